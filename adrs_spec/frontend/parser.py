@@ -1,0 +1,365 @@
+"""Text -> syntax tree: one LALR parser over grammar.lark, and a transformer to `ast` nodes.
+
+Lark's exceptions never reach the user: they are translated into `SpecError`s that speak
+of the language ("expected an expression") rather than of token names.
+"""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import lark
+from lark import Token, Transformer, v_args
+
+from adrs_spec import errors
+from adrs_spec.errors import CompilerBug, SpecError, Span, Source
+from adrs_spec.frontend import ast
+
+MAX_SPEC_BYTES = 1 << 20
+REDUCERS = ("sum", "mean", "max", "min", "count", "all", "any", "prod")
+
+
+@functools.lru_cache(maxsize=None)
+def _parser(start: str) -> lark.Lark:
+    grammar = resources.files("adrs_spec.frontend").joinpath("grammar.lark").read_text()
+    return lark.Lark(grammar, parser="lalr", start=start, propagate_positions=True,
+                     maybe_placeholders=True)
+
+
+def _span_of(item) -> Span:
+    if isinstance(item, Token):
+        return Span(item.line, item.column, item.end_line, item.end_column)
+    meta = item
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _span(node) -> Span:
+    return node.span
+
+
+@v_args(meta=True, inline=True)
+class _ToAst(Transformer):
+    """One method per grammar rule; each returns a frozen AST node with its span."""
+
+    def __default__(self, data, children, meta):
+        raise CompilerBug(f"grammar rule `{data}` has no AST builder")
+
+    # ---- literals and names ----
+    def int_lit(self, meta, tok):
+        return ast.IntLit(int(tok), _span_of(tok))
+
+    def float_lit(self, meta, tok):
+        return ast.FloatLit(float(tok), _span_of(tok))
+
+    def bool_lit(self, meta, tok):
+        return ast.BoolLit(tok == "true", _span_of(tok))
+
+    def name(self, meta, tok):
+        return ast.Name(str(tok), _span_of(tok))
+
+    def access(self, meta, tok, *indices):
+        return ast.Access(str(tok), _span_of(tok), tuple(indices), _span_of(meta))
+
+    def call(self, meta, tok, *items):
+        items = tuple(i for i in items if i is not None)
+        for item in items:
+            if isinstance(item, ast.Binder):
+                raise SpecError(f"`{item.name} in ...` binds an index, which only a reduction can do; "
+                                f"write `{tok}({item.name} in a .. b: body)`", item.span,
+                                notes=(f"reductions are {', '.join(REDUCERS)}",))
+        return ast.Call(str(tok), _span_of(tok), items, _span_of(meta))
+
+    def reduction(self, meta, tok, *rest):
+        *items, where, body = rest
+        op = str(tok)
+        if op not in REDUCERS:
+            raise SpecError(f"`{op}` is not a reduction; `name(i: body)` needs one of {', '.join(REDUCERS)}",
+                            _span_of(tok))
+        binders = []
+        for item in items:
+            if isinstance(item, ast.Binder):
+                binders.append(item)
+            elif isinstance(item, ast.Name):
+                binders.append(ast.Binder(item.name, None, item.span))
+            else:
+                raise SpecError(f"expected an index name before `:` in `{op}(...)`", item.span,
+                                notes=(f"write `{op}(i: body)` or `{op}(i in a .. b: body)`",))
+        return ast.Reduction(op, _span_of(tok), tuple(binders), where, body, _span_of(meta))
+
+    def ranged_binder(self, meta, tok, rng):
+        return ast.Binder(str(tok), rng, _span_of(meta))
+
+    def binder(self, meta, tok, rng):
+        return ast.Binder(str(tok), rng, _span_of(meta))
+
+    def range(self, meta, lo, hi):
+        return ast.Range(lo, hi, _span_of(meta))
+
+    def set(self, meta, *items):
+        return ast.SetLit(tuple(items), _span_of(meta))
+
+    # ---- operators ----
+    def cond(self, meta, c, a, b):
+        return ast.Cond(c, a, b, _span_of(meta))
+
+    def quant(self, meta, tok, *rest):
+        *binders, body = rest
+        return ast.Quant(str(tok), tuple(binders), body, _span_of(meta))
+
+    def _logic(self, op, meta, a, b):
+        return ast.BinOp(op, a, b, a.span, _span_of(meta))
+
+    def implies(self, meta, a, b):
+        return self._logic("implies", meta, a, b)
+
+    def or_(self, meta, a, b):
+        return self._logic("or", meta, a, b)
+
+    def and_(self, meta, a, b):
+        return self._logic("and", meta, a, b)
+
+    def not_(self, meta, a):
+        return ast.UnOp("not", a, _span_of(meta))
+
+    def compare(self, meta, *parts):
+        operands, ops = parts[0::2], parts[1::2]
+        return ast.Compare(tuple(operands), tuple(str(o) for o in ops),
+                           tuple(_span_of(o) for o in ops), _span_of(meta))
+
+    def binop(self, meta, a, op, b):
+        return ast.BinOp(str(op), a, b, _span_of(op), _span_of(meta))
+
+    def pow(self, meta, a, op, b):
+        return ast.BinOp("**", a, b, _span_of(op), _span_of(meta))
+
+    def neg(self, meta, op, a):
+        if op == "+":
+            return a
+        return ast.UnOp("-", a, _span_of(meta))
+
+    # ---- declarations ----
+    def expr_start(self, meta, expr):
+        return expr
+
+    def start(self, meta, *decls):
+        return ast.SpecFile(tuple(decls))
+
+    def spec_decl(self, meta, name, title):
+        return ast.SpecDecl(str(name), title[1:-1] if title else "", _span_of(meta))
+
+    def param_decl(self, meta, name, dtype, default, rng):
+        return ast.ParamDecl(str(name), _span_of(name), str(dtype), default, rng, _span_of(meta))
+
+    def require_decl(self, meta, expr):
+        return ast.RequireDecl(expr, _span_of(meta))
+
+    def let_decl(self, meta, name, binders, expr):
+        return ast.LetDecl(str(name), _span_of(name), binders or (), expr, _span_of(meta))
+
+    def index_binders(self, meta, *binders):
+        return tuple(binders)
+
+    def instance_decl(self, meta, *fields):
+        return ast.InstanceDecl(tuple(fields), _span_of(meta))
+
+    def field(self, meta, role, name, ttype, op, bound):
+        return ast.FieldDecl(str(role), str(name), _span_of(name), ttype,
+                             str(op) if op else None, bound, _span_of(meta))
+
+    def tensor_type(self, meta, dtype, *dims):
+        dims = tuple(d for d in dims if d is not None)
+        return ast.TensorType(str(dtype), dims, _span_of(meta))
+
+    def policy_decl(self, meta, name, *rest):
+        args = tuple(ast.Name(str(t), _span_of(t)) for t in rest if isinstance(t, Token))
+        outputs = tuple(r for r in rest if isinstance(r, ast.OutputDecl))
+        return ast.PolicyDecl(str(name), _span_of(name), args, outputs, _span_of(meta))
+
+    def output(self, meta, name, ttype):
+        return ast.OutputDecl(str(name), _span_of(name), ttype, _span_of(meta))
+
+    def invariant_decl(self, meta, name, expr):
+        return ast.InvariantDecl(str(name), _span_of(name), expr, _span_of(meta))
+
+    def metric_decl(self, meta, name, expr, agg):
+        agg_name = ast.Name(str(agg), _span_of(agg)) if agg else None
+        return ast.MetricDecl(str(name), _span_of(name), expr, agg_name, _span_of(meta))
+
+    def bound_decl(self, meta, expr):
+        return ast.BoundDecl(expr, _span_of(meta))
+
+    def objective_decl(self, meta, direction, expr):
+        return ast.ObjectiveDecl(str(direction), expr, _span_of(meta))
+
+    def score_decl(self, meta, expr):
+        return ast.ScoreDecl(expr, _span_of(meta))
+
+    def tolerance_decl(self, meta, expr):
+        return ast.ToleranceDecl(expr, _span_of(meta))
+
+    # ---- workloads ----
+    def workload_decl(self, meta, name, *stmts):
+        return ast.WorkloadDecl(str(name), _span_of(name), tuple(stmts), _span_of(meta))
+
+    def wassign(self, meta, name, value):
+        return ast.WAssign(str(name), _span_of(name), value, _span_of(meta))
+
+    hassign = wassign
+
+    def wtrace(self, meta, name, ttype, gen, *args):
+        args = tuple(a for a in args if a is not None)
+        return ast.WTrace(str(name), _span_of(name), ttype, str(gen), _span_of(gen), args, _span_of(meta))
+
+    def garg(self, meta, name, value):
+        return ast.GenArg(str(name), _span_of(name), value, _span_of(meta))
+
+    def winstances(self, meta, binder, *fields):
+        return ast.WInstances(binder, tuple(fields), _span_of(meta))
+
+    def wfield(self, meta, name, expr):
+        return ast.WField(str(name), _span_of(name), expr, _span_of(meta))
+
+    def wcases(self, meta, expr):
+        return ast.WCases(expr, _span_of(meta))
+
+    def holdout_decl(self, meta, name, base, *items):
+        items = tuple(i for i in items if i is not None)
+        return ast.HoldoutDecl(str(name), _span_of(name), str(base), _span_of(base), items, _span_of(meta))
+
+
+# ---- error translation: Lark's terminal names -> words of the language ----
+_EXPR_START = {"INT", "FLOAT", "BOOL", "NAME", "LPAR", "ADD_OP", "IF", "NOT", "QUANT"}
+_DECL_START = {"SPEC", "PARAM", "REQUIRE", "LET", "INSTANCE", "POLICY", "INVARIANT", "METRIC",
+               "BOUND", "OBJECTIVE", "SCORE", "TOLERANCE", "WORKLOAD", "HOLDOUT"}
+_WORDS = {
+    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a quoted title",
+    "DTYPE": "a type (`int`, `float` or `bool`)", "ROLE": "`observe` or `hidden`",
+    "DIRECTION": "`maximize` or `minimize`", "QUANT": "`forall` or `exists`",
+    "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
+    "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`",
+    "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "__ANON_0": "`..`", "$END": "the end of the file",
+}
+
+
+_OPERATORS = {"COMP_OP", "ADD_OP", "MUL_OP", "POW", "AND", "OR", "IMPLIES", "LSQB", "LPAR"}
+
+
+def _describe_expected(expected: set[str], terminals: dict) -> list[str]:
+    """Summarize a set of acceptable terminals in the language's words, most useful first."""
+    words: list[str] = []
+    names = set(expected)
+    if {"INT", "NAME", "LPAR"} <= names:
+        words.append("an expression")
+        names -= _EXPR_START
+    if len(names & _OPERATORS) >= 3:
+        words.append("an operator")
+        names -= _OPERATORS
+    decl_start = bool(names & _DECL_START) and len(names & _DECL_START) >= 3
+    names -= _DECL_START if decl_start else set()
+    for name in sorted(names - {"$END"}):
+        if name in _WORDS:
+            words.append(_WORDS[name])
+        elif name in terminals and isinstance(getattr(terminals[name].pattern, "value", None), str):
+            words.append(f"`{terminals[name].pattern.value}`")
+        else:
+            words.append(name.lower())
+    if decl_start:
+        words.append("a new declaration")
+    elif "$END" in names and not words:
+        words.append("the end of the file")
+    return sorted(set(words), key=words.index)
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    return f"`{token}`"
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _translate(exc: lark.exceptions.LarkError, source: Source, terminals: dict) -> SpecError:
+    if isinstance(exc, lark.exceptions.UnexpectedCharacters):
+        char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else "?"
+        hint = ("strings are only allowed as the title in `spec NAME \"title\"`",) if char == '"' else ()
+        return SpecError(f"unexpected character `{char}`", Span.point(exc.line, exc.column), hint, source)
+    if isinstance(exc, lark.exceptions.UnexpectedToken):
+        tok = exc.token
+        try:
+            acceptable = set(exc.interactive_parser.accepts())
+        except Exception:  # the exact set is a refinement; the LALR guess is still right
+            acceptable = set(exc.expected)
+        expected = _describe_expected(acceptable, terminals)
+        if tok.type == "$END":
+            lines = source.text.splitlines() or [""]
+            span = Span.point(len(lines), len(lines[-1]) + 1)
+        else:
+            span = Span(tok.line, tok.column, tok.end_line or tok.line,
+                        tok.end_column or tok.column + len(str(tok)))
+        notes = ()
+        if str(tok) in ("==",) and "EQUAL" in exc.expected:
+            notes = ("use `=` to define a name, `==` to compare",)
+        if str(tok) == "=" and "COMP_OP" in exc.expected:
+            notes = ("use `==` to compare, `=` only to define a name",)
+        return SpecError(f"expected {_join(expected)}, found {_found(tok)}", span, notes, source)
+    if isinstance(exc, lark.exceptions.UnexpectedEOF):
+        lines = source.text.splitlines() or [""]
+        return SpecError("unexpected end of file", Span.point(len(lines), len(lines[-1]) + 1), (), source)
+    raise CompilerBug(f"unexpected parser failure: {exc!r}")
+
+
+def read_source(path: str) -> Source:
+    """Read a spec file, refusing what cannot be a spec (missing, binary, huge, not UTF-8)."""
+    import os
+
+    if not os.path.exists(path):
+        raise errors.InputError(f"{path}: no such file; give the path of a .adrs spec")
+    if os.path.isdir(path):
+        raise errors.InputError(f"{path}: is a folder; give the path of a .adrs spec")
+    size = os.path.getsize(path)
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"the file is {size / 1e6:.1f} MB; a spec is at most {MAX_SPEC_BYTES // 1024} KB of text",
+                        source=Source(path, ""),
+                        notes=("is this the right file? specs are short text files ending in .adrs",))
+    data = open(path, "rb").read()
+    return decode_source(path, data)
+
+
+def decode_source(name: str, data: bytes) -> Source:
+    if b"\x00" in data:
+        raise SpecError("this is a binary file, not a spec", source=Source(name, ""),
+                        notes=("a spec is a UTF-8 text file of declarations, see specs/eplb.adrs",))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        src = Source(name, data.decode("utf-8", errors="replace"))
+        raise SpecError("the file is not valid UTF-8 text", Span.point(line, col), source=src) from None
+    return Source(name, text)
+
+
+def parse(source: Source, start: str = "start"):
+    """Parse a whole spec (or, with `start="expr_start"`, one expression) into AST nodes."""
+    parser = _parser(start)
+    try:
+        tree = parser.parse(source.text)
+    except lark.exceptions.LarkError as exc:
+        if isinstance(exc, lark.exceptions.VisitError):
+            raise
+        raise _translate(exc, source, {t.name: t for t in parser.terminals}) from None
+    try:
+        return _ToAst().transform(tree)
+    except lark.exceptions.VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, SpecError):
+            raise inner.with_source(source) from None
+        raise CompilerBug(f"AST construction failed: {inner!r}") from inner
+
+
+def parse_text(text: str, name: str = "<spec>"):
+    return parse(Source(name, text))

@@ -1,0 +1,355 @@
+"""The typed IR that every backend consumes.
+
+The checker (adrs_spec.frontend.check) builds it from the syntax tree: names are resolved,
+every expression has a dtype, every index variable has a domain, lets are in dependency
+order. Meaning is defined by the reference interpreter (adrs_spec.backends.reference).
+
+An expression denotes a scalar as a function of the index variables free in it; a tensor
+is such an expression over its declared index variables. Three kinds of names appear:
+- static scalars (`Static`): params and lets over params only; known before any data,
+  they fix shapes (Python ints at JAX trace time);
+- tensors (`Read`): instance fields, policy outputs, tensor lets;
+- index variables (`Index`), bound by `forall`, reductions and tensor-let binders.
+
+Semantics worth knowing:
+- ranges are half-open; an empty `sum` is 0, `count` 0, `prod` 1, `all` true, `any` false,
+  `max`/`min` of nothing is -inf/+inf (float) or the dtype's extreme (int), `mean` NaN;
+- an out-of-range index reads the nearest element (indices are clamped), so invariants
+  must check ranges themselves (a failed range check fails the guard, whatever else reads);
+- `//` and `%` are floor division and modulo (Python's); `/` always gives a float;
+- `a ~= b` is |a - b| <= tolerance * max(1, |a|, |b|);
+- `and`, `or`, `implies` and `if` are value-level (both sides may be evaluated).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from adrs_spec.errors import Span
+
+DType = Literal["int", "float", "bool"]
+
+# Binary operators by group.
+ARITH_OPS = ("+", "-", "*", "/", "//", "%", "**")
+COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=", "~=")
+LOGIC_OPS = ("and", "or", "implies")
+# Built-in functions: name -> arity. min/max with two arguments are element-wise.
+FUNCTIONS = {"abs": 1, "sqrt": 1, "exp": 1, "log": 1, "floor": 1, "ceil": 1,
+             "float": 1, "int": 1, "min": 2, "max": 2, "clip": 3}
+REDUCE_OPS = ("sum", "mean", "max", "min", "count", "all", "any", "prod")
+
+
+# ---- expressions ----
+@dataclass(frozen=True)
+class Const:
+    value: int | float | bool
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class Static:
+    """A param or a let over params only: a scalar known before any data."""
+
+    name: str
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index variable, bound by an enclosing `IndexVar`."""
+
+    name: str
+    span: Span
+    dtype: DType = "int"
+
+
+@dataclass(frozen=True)
+class Read:
+    """`tensor[indices]`: tensor is a field, a policy output or a tensor let (see `Spec.tensor`)."""
+
+    tensor: str
+    indices: tuple["Expr", ...]
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: Literal["-", "not"]
+    operand: "Expr"
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class Binary:
+    """Arithmetic, comparison or logic; operands already promoted (int+float -> float)."""
+
+    op: str
+    left: "Expr"
+    right: "Expr"
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class Select:
+    """`if cond then a else b`"""
+
+    cond: "Expr"
+    then: "Expr"
+    else_: "Expr"
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    """A built-in function from `FUNCTIONS`."""
+
+    fn: str
+    args: tuple["Expr", ...]
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class IndexVar:
+    """An index variable and its half-open domain `lo .. hi`.
+
+    `lo`/`hi` may use statics and enclosing index variables (`p in g * slots .. (g + 1) * slots`).
+    """
+
+    name: str
+    lo: "Expr"
+    hi: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """`op(vars where cond: body)`; `forall`/`exists` are `all`/`any`."""
+
+    op: str
+    vars: tuple[IndexVar, ...]
+    where: "Expr | None"
+    body: "Expr"
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    """An aggregated metric, in `score`, `bound` and `objective` only."""
+
+    name: str
+    span: Span
+    dtype: DType = "float"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The policy's measured median wall time in seconds (`runtime` or `runtime(policy)`)."""
+
+    span: Span
+    dtype: DType = "float"
+
+
+Expr = Union[Const, Static, Index, Read, Unary, Binary, Select, Call, Reduce, MetricRef, Runtime]
+
+
+# ---- declarations ----
+@dataclass(frozen=True)
+class Param:
+    name: str
+    dtype: DType
+    default: int | float | bool | None
+    lo: int | float | None        # declared range `in lo .. hi`, half-open
+    hi: int | float | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class StaticLet:
+    name: str
+    expr: Expr          # over Const and Static only
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A named tensor: an instance field, a policy output, or a tensor let.
+
+    kind: "observe" | "hidden" (instance fields), "output", or "let".
+    shape: one static expression per dimension.
+    lower: an optional declared constraint on every element, e.g. (">=", Const(0)).
+    """
+
+    name: str
+    kind: str
+    dtype: DType
+    shape: tuple[Expr, ...]
+    span: Span
+    lower: tuple[str, Expr] | None = None
+
+
+@dataclass(frozen=True)
+class TensorLet:
+    """`let name[v1, v2] = body`: element [i, j] is body with v1 = i, v2 = j (domains start at 0)."""
+
+    name: str
+    vars: tuple[IndexVar, ...]
+    body: Expr
+    dtype: DType
+    span: Span
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """`invariant name: forall vars: body`; a guard reports the first `vars` tuple where body is false."""
+
+    name: str
+    vars: tuple[IndexVar, ...]
+    body: Expr
+    span: Span
+    source_line: int
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scalar per instance, aggregated over instances with `aggregate` (mean, min, max, sum)."""
+
+    name: str
+    expr: Expr
+    aggregate: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Objective:
+    direction: Literal["maximize", "minimize"]
+    expr: Expr          # over MetricRef and Runtime
+    span: Span
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A claim over metrics, checked on every instance (`bound 0 <= balance <= 1`)."""
+
+    expr: Expr
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    args: tuple[str, ...]          # names of observed fields and params, in call order
+    outputs: tuple[str, ...]       # names of output tensors, in return order
+    span: Span
+
+
+# ---- workloads ----
+@dataclass(frozen=True)
+class Sampled:
+    """A value drawn once per case: a half-open range or a set of choices."""
+
+    lo: Expr | None = None
+    hi: Expr | None = None
+    choices: tuple[Expr, ...] = ()
+    span: Span | None = None
+
+
+Value = Union[Expr, Sampled]
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`name = value` in a workload: overrides a param, or defines a workload-local scalar."""
+
+    name: str
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Trace:
+    """`trace name: dtype[shape] = generator(args)` drawn once per case."""
+
+    name: str
+    dtype: DType
+    shape: tuple[Expr, ...]
+    generator: str
+    args: tuple[Assign, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Cut:
+    """`instances var in lo .. hi: field = expr, ...`: how a case's traces become instances."""
+
+    var: IndexVar
+    fields: tuple[tuple[str, Expr], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    cases: Expr
+    assigns: tuple[Assign, ...]
+    traces: tuple[Trace, ...]
+    cut: Cut | None            # None: each case is one instance, traces named like the fields
+    span: Span
+
+
+@dataclass(frozen=True)
+class Holdout:
+    name: str
+    base: str
+    overrides: tuple[Assign, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    params: tuple[Param, ...]
+    requires: tuple[tuple[Expr, str], ...]       # (condition, its source text)
+    statics: tuple[StaticLet, ...]               # dependency order
+    tensors: tuple[Tensor, ...]                  # fields, outputs and lets, by name
+    policy: Policy
+    lets: tuple[TensorLet, ...]                  # dependency order
+    invariants: tuple[Invariant, ...]            # spec order
+    metrics: tuple[Metric, ...]
+    bounds: tuple[Bound, ...]
+    objectives: tuple[Objective, ...]
+    score: Expr | None
+    tolerance: float
+    workloads: tuple[Workload, ...]
+    holdouts: tuple[Holdout, ...]
+    source_name: str
+    source_sha256: str
+
+    def tensor(self, name: str) -> Tensor:
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def fields(self, *roles: str) -> tuple[Tensor, ...]:
+        roles = roles or ("observe", "hidden")
+        return tuple(t for t in self.tensors if t.kind in roles)
+
+    def outputs(self) -> tuple[Tensor, ...]:
+        return tuple(self.tensor(n) for n in self.policy.outputs)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
