@@ -301,7 +301,8 @@ def _translate(exc: lark.exceptions.LarkError, source: Source, terminals: dict) 
             span = Span(tok.line, tok.column, tok.end_line or tok.line,
                         tok.end_column or tok.column + len(str(tok)))
         notes = ()
-        if str(tok) in ("==",) and "EQUAL" in exc.expected:
+        before = source.text[tok.start_pos - 1] if tok.type != "$END" and tok.start_pos else ""
+        if str(tok) == "=" and before == "=":
             notes = ("use `=` to define a name, `==` to compare",)
         if str(tok) == "=" and "COMP_OP" in exc.expected:
             notes = ("use `==` to compare, `=` only to define a name",)
@@ -322,17 +323,16 @@ def read_source(path: str) -> Source:
         raise errors.InputError(f"{path}: is a folder; give the path of a .adrs spec")
     size = os.path.getsize(path)
     if size > MAX_SPEC_BYTES:
-        raise SpecError(f"the file is {size / 1e6:.1f} MB; a spec is at most {MAX_SPEC_BYTES // 1024} KB of text",
-                        source=Source(path, ""),
-                        notes=("is this the right file? specs are short text files ending in .adrs",))
+        raise errors.InputError(f"{path}: the file is {size / 1e6:.1f} MB; a spec is at most "
+                                f"{MAX_SPEC_BYTES // 1024} KB of text. Is this the right file?")
     data = open(path, "rb").read()
     return decode_source(path, data)
 
 
 def decode_source(name: str, data: bytes) -> Source:
     if b"\x00" in data:
-        raise SpecError("this is a binary file, not a spec", source=Source(name, ""),
-                        notes=("a spec is a UTF-8 text file of declarations, see specs/eplb.adrs",))
+        raise errors.InputError(f"{name}: this is a binary file, not a spec; a spec is a UTF-8 text "
+                                f"file of declarations (see specs/eplb.adrs)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

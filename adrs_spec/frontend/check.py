@@ -1,0 +1,454 @@
+"""Semantic checks: syntax tree -> typed IR, as small named passes over one context.
+
+Passes, in order: declarations (duplicates, the one-of declarations), params, lets (static
+or tensor, dependency order, cycles), instance and policy, requires at the defaults,
+invariants, metrics, score/bounds/objectives, workloads and holdouts, unused names.
+Errors raise at once (the first error is reported); unused declarations are warnings.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from adrs_spec import ir
+from adrs_spec.errors import SpecError, Source, Span
+from adrs_spec.frontend import ast
+from adrs_spec.frontend.expressions import ExprChecker, Scope, suggest
+from adrs_spec.frontend.parser import parse, read_source
+from adrs_spec.statics import bind, eval_static
+
+AGGREGATES = ("mean", "min", "max", "sum")
+DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass
+class Context:
+    """Everything the passes share: the source, declarations by kind, and what is built so far."""
+
+    source: Source
+    tree: ast.SpecFile
+    spec_decl: ast.SpecDecl | None = None
+    decls: dict[str, object] = field(default_factory=dict)          # top-level name -> declaration
+    params: list[ir.Param] = field(default_factory=list)
+    statics: dict[str, ir.DType] = field(default_factory=dict)      # params and static lets
+    static_lets: list[ir.StaticLet] = field(default_factory=list)
+    defaults: dict[str, object] = field(default_factory=dict)
+    tensors: dict[str, ir.Tensor] = field(default_factory=dict)
+    lets: list[ir.TensorLet] = field(default_factory=list)
+    policy: ir.Policy | None = None
+    requires: list[tuple[ir.Expr, str]] = field(default_factory=list)
+    invariants: list[ir.Invariant] = field(default_factory=list)
+    metrics: dict[str, ir.Metric] = field(default_factory=dict)
+    bounds: list[ir.Bound] = field(default_factory=list)
+    objectives: list[ir.Objective] = field(default_factory=list)
+    score: ir.Expr | None = None
+    tolerance: float = DEFAULT_TOLERANCE
+    workloads: list[ir.Workload] = field(default_factory=list)
+    holdouts: list[ir.Holdout] = field(default_factory=list)
+    used: set = field(default_factory=set)
+    warnings: list[SpecError] = field(default_factory=list)
+    exprs: ExprChecker = field(default_factory=ExprChecker)
+
+    def of(self, kind):
+        return [d for d in self.tree.decls if isinstance(d, kind)]
+
+    def text(self, span: Span) -> str:
+        lines = self.source.text.splitlines()
+        if span.line == span.end_line:
+            return lines[span.line - 1][span.col - 1: span.end_col - 1]
+        parts = [lines[span.line - 1][span.col - 1:]] + lines[span.line: span.end_line - 1]
+        parts.append(lines[span.end_line - 1][: span.end_col - 1])
+        return " ".join(p.strip() for p in parts)
+
+    def scope(self, **kw) -> Scope:
+        base = dict(statics=self.statics, defaults=self.defaults, used=self.used)
+        base.update(kw)
+        return Scope(**base)
+
+    def instance_scope(self) -> Scope:
+        return self.scope(tensors=self.tensors, policy_name=self.policy.name if self.policy else "")
+
+    def metric_scope(self, context: str) -> Scope:
+        return self.scope(metrics=self.metrics, allow_runtime=True, context=context,
+                          policy_name=self.policy.name if self.policy else "")
+
+
+@dataclass(frozen=True)
+class Checked:
+    spec: ir.Spec
+    warnings: tuple[SpecError, ...]
+
+
+# ---- pass 1: declarations ----
+def collect_declarations(ctx: Context) -> None:
+    if not ctx.tree.decls:
+        raise SpecError("the spec is empty", Span.point(1, 1),
+                        notes=("a spec starts with `spec NAME \"title\"`; see specs/eplb.adrs",))
+    specs = ctx.of(ast.SpecDecl)
+    first = ctx.tree.decls[0]
+    if not isinstance(first, ast.SpecDecl):
+        raise SpecError("a spec must start with `spec NAME \"title\"`", first.span)
+    if len(specs) > 1:
+        raise SpecError("a second `spec` declaration; a file holds one spec", specs[1].span)
+    ctx.spec_decl = first
+    for kind, what in ((ast.InstanceDecl, "`instance` block"), (ast.PolicyDecl, "`policy`"),
+                       (ast.ScoreDecl, "`score`"), (ast.ToleranceDecl, "`tolerance`")):
+        found = ctx.of(kind)
+        if len(found) > 1:
+            raise SpecError(f"a second {what}; a spec has at most one", found[1].span,
+                            notes=(f"the first is at line {found[0].span.line}",))
+    if not ctx.of(ast.PolicyDecl):
+        raise SpecError("the spec declares no `policy`", Span.point(1, 1),
+                        notes=("declare the function a policy implements: `policy name(args) -> out: int[n]`",))
+    named = [d for d in ctx.tree.decls if hasattr(d, "name_span")]
+    fields = [f for inst in ctx.of(ast.InstanceDecl) for f in inst.fields]
+    outputs = [o for p in ctx.of(ast.PolicyDecl) for o in p.outputs]
+    for d in [*named, *fields, *outputs]:
+        if d.name in ctx.decls:
+            prev = ctx.decls[d.name]
+            raise SpecError(f"`{d.name}` is declared twice", d.name_span,
+                            notes=(f"the first declaration is at line {prev.name_span.line}",))
+        ctx.decls[d.name] = d
+
+
+# ---- pass 2: params ----
+def check_params(ctx: Context) -> None:
+    for p in ctx.of(ast.ParamDecl):
+        default = lo = hi = None
+        scope = ctx.scope()
+        if p.default is not None:
+            default = _constant(ctx, p.default, p.dtype, f"the default of `{p.name}`", scope)
+        if p.range is not None:
+            if p.dtype == "bool":
+                raise SpecError("a bool param cannot have a range", p.range.span)
+            lo = _constant(ctx, p.range.lo, p.dtype, "a range bound", scope)
+            hi = _constant(ctx, p.range.hi, p.dtype, "a range bound", scope)
+            if lo >= hi:
+                raise SpecError(f"the range {lo} .. {hi} of `{p.name}` is empty", p.range.span,
+                                notes=("ranges are half-open: `a .. b` holds a, a+1, ..., b-1",))
+            if default is not None and not lo <= default < hi:
+                raise SpecError(f"the default {default} of `{p.name}` is outside its range {lo} .. {hi}",
+                                p.default.span, notes=("ranges are half-open: the upper end is excluded",))
+        ctx.params.append(ir.Param(p.name, p.dtype, default, lo, hi, p.name_span))
+        ctx.statics[p.name] = p.dtype
+        ctx.defaults[p.name] = default
+
+
+def _constant(ctx: Context, e: ast.Expr, dtype: str, what: str, scope: Scope):
+    x = ctx.exprs.check(e, scope)
+    if not isinstance(x, ir.Const):
+        raise SpecError(f"{what} must be a literal", e.span)
+    if x.dtype != dtype and not (dtype == "float" and x.dtype == "int"):
+        raise SpecError(f"{what} must be {'an' if dtype == 'int' else 'a'} {dtype}, but this is {x.dtype}",
+                        e.span)
+    return float(x.value) if dtype == "float" else x.value
+
+
+# ---- pass 3: instance fields and policy outputs (shapes over statics) ----
+def _shape(ctx: Context, ttype: ast.TensorType) -> tuple[ir.Expr, ...]:
+    dims = []
+    for d in ttype.dims:
+        x = ctx.exprs.check(d, ctx.scope())
+        if x.dtype != "int":
+            raise SpecError(f"a dimension must be an int, but this is {x.dtype}", d.span)
+        dims.append(x)
+    return tuple(dims)
+
+
+def check_instance(ctx: Context) -> None:
+    for inst in ctx.of(ast.InstanceDecl):
+        for f in inst.fields:
+            lower = None
+            if f.constraint is not None:
+                bound_ = ctx.exprs.check(f.constraint, ctx.scope())
+                lower = (f.constraint_op, bound_)
+            ctx.tensors[f.name] = ir.Tensor(f.name, f.role, f.type.dtype, _shape(ctx, f.type), f.name_span, lower)
+
+
+def check_policy(ctx: Context) -> None:
+    (p,) = ctx.of(ast.PolicyDecl)
+    if not p.outputs:
+        raise SpecError("the policy returns nothing", p.span)
+    for o in p.outputs:
+        ctx.tensors[o.name] = ir.Tensor(o.name, "output", o.type.dtype, _shape(ctx, o.type), o.name_span)
+    for a in p.args:
+        ctx.used.add(a.name)
+        t = ctx.tensors.get(a.name)
+        if t is not None and t.kind == "hidden":
+            raise SpecError(f"the policy may not see `{a.name}`: it is `hidden` (kept for scoring)", a.span,
+                            notes=("declare it `observe` if the policy should see it",))
+        if t is not None and t.kind == "output":
+            raise SpecError(f"`{a.name}` is an output of the policy, not an input", a.span)
+        if t is None and a.name not in ctx.statics:
+            candidates = [*ctx.statics, *(n for n, t in ctx.tensors.items() if t.kind == "observe")]
+            raise SpecError(f"unknown policy argument `{a.name}`", a.span,
+                            notes=suggest(a.name, candidates) or ("arguments are observed fields and params",))
+    if len({a.name for a in p.args}) != len(p.args):
+        raise SpecError("the policy names an argument twice", p.span)
+    ctx.policy = ir.Policy(p.name, tuple(a.name for a in p.args), tuple(o.name for o in p.outputs), p.name_span)
+
+
+# ---- pass 4: lets, in dependency order ----
+def _names_in(node, out: set) -> set:
+    if isinstance(node, ast.Name):
+        out.add(node.name)
+    elif isinstance(node, (ast.Access, ast.Call)):
+        out.add(node.name)
+    if hasattr(node, "__dataclass_fields__"):
+        for f in node.__dataclass_fields__:
+            v = getattr(node, f)
+            for item in v if isinstance(v, tuple) else (v,):
+                if hasattr(item, "__dataclass_fields__"):
+                    _names_in(item, out)
+    return out
+
+
+def _let_order(ctx: Context) -> list[ast.LetDecl]:
+    """Lets in dependency order; a cycle is an error naming it."""
+    lets = {d.name: d for d in ctx.of(ast.LetDecl)}
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "active":
+            cycle = path[path.index(name):] + [name]
+            raise SpecError(f"`{name}` is defined in terms of itself: {' -> '.join(cycle)}",
+                            lets[name].name_span, notes=("break the cycle; lets cannot be recursive",))
+        state[name] = "active"
+        for dep in sorted(_names_in(lets[name].expr, set()) & lets.keys()):
+            visit(dep, path + [name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in lets:
+        visit(name, [])
+    return [lets[n] for n in order]
+
+
+def _is_static_let(ctx: Context, d: ast.LetDecl) -> bool:
+    if d.binders or _has_reduction(d.expr):
+        return False
+    for ref in _names_in(d.expr, set()):
+        decl = ctx.decls.get(ref)
+        if isinstance(decl, (ast.FieldDecl, ast.OutputDecl)):
+            return False
+        if isinstance(decl, ast.LetDecl) and ref not in ctx.statics:
+            return False
+    return True
+
+
+def check_static_lets(ctx: Context) -> None:
+    for d in _let_order(ctx):
+        if _is_static_let(ctx, d):
+            x = ctx.exprs.check(d.expr, ctx.scope())
+            ctx.static_lets.append(ir.StaticLet(d.name, x, x.dtype, d.name_span))
+            ctx.statics[d.name] = x.dtype
+            try:
+                ctx.defaults[d.name] = eval_static(x, ctx.defaults) if None not in ctx.defaults.values() else None
+            except ZeroDivisionError:
+                raise SpecError(f"`{d.name}` divides by zero at the defaults", d.expr.span) from None
+
+
+def check_tensor_lets(ctx: Context) -> None:
+    for d in _let_order(ctx):
+        if d.name not in ctx.statics:
+            _check_let(ctx, d)
+
+
+def _check_let(ctx: Context, d: ast.LetDecl) -> None:
+    scope = ctx.instance_scope()
+    vars_, inner = ctx.exprs.bind_vars(d.binders, [d.expr], scope)
+    for v in vars_:
+        if not (isinstance(v.lo, ir.Const) and v.lo.value == 0):
+            raise SpecError(f"the index `{v.name}` of a tensor let must start at 0", v.span,
+                            notes=(f"write `{v.name} in 0 .. n`",))
+        if _mentions_index(v.hi):
+            raise SpecError(f"the range of `{v.name}` must not depend on other indices", v.span)
+    body = ctx.exprs.check(d.expr, inner)
+    ctx.lets.append(ir.TensorLet(d.name, vars_, body, body.dtype, d.name_span))
+    ctx.tensors[d.name] = ir.Tensor(d.name, "let", body.dtype, tuple(v.hi for v in vars_), d.name_span)
+
+
+def _has_reduction(e) -> bool:
+    if isinstance(e, (ast.Reduction, ast.Quant)):
+        return True
+    return any(_has_reduction(getattr(e, f)) if hasattr(getattr(e, f), "__dataclass_fields__") else
+               any(_has_reduction(i) for i in getattr(e, f) if hasattr(i, "__dataclass_fields__"))
+               if isinstance(getattr(e, f), tuple) else False
+               for f in getattr(e, "__dataclass_fields__", {}))
+
+
+def _mentions_index(x: ir.Expr) -> bool:
+    if isinstance(x, ir.Index):
+        return True
+    return any(_mentions_index(c) for c in _children(x))
+
+
+def _children(x: ir.Expr):
+    if isinstance(x, ir.Unary):
+        return (x.operand,)
+    if isinstance(x, ir.Binary):
+        return (x.left, x.right)
+    if isinstance(x, ir.Select):
+        return (x.cond, x.then, x.else_)
+    if isinstance(x, (ir.Call, ir.Read)):
+        return x.args if isinstance(x, ir.Call) else x.indices
+    return ()
+
+
+# ---- pass 5: requires, at the defaults ----
+def check_requires(ctx: Context) -> None:
+    for r in ctx.of(ast.RequireDecl):
+        x = ctx.exprs.check(r.expr, ctx.scope())
+        if x.dtype != "bool":
+            raise SpecError(f"a `require` needs a condition, but this is {x.dtype}", r.expr.span)
+        ctx.requires.append((x, ctx.text(r.expr.span)))
+    missing = [p.name for p in ctx.params if p.default is None]
+    if missing:
+        return
+    for x, text in ctx.requires:
+        if not eval_static(x, ctx.defaults):
+            values = ", ".join(f"{n} = {ctx.defaults[n]}" for n in sorted(_static_names(x)))
+            raise SpecError(f"the defaults break this requirement ({values})", x.span,
+                            notes=("change a param's default so that the requirement holds",))
+
+
+def _static_names(x: ir.Expr) -> set:
+    if isinstance(x, ir.Static):
+        return {x.name}
+    out = set()
+    for c in _children(x):
+        out |= _static_names(c)
+    return out
+
+
+# ---- pass 6: invariants ----
+def check_invariants(ctx: Context) -> None:
+    for d in ctx.of(ast.InvariantDecl):
+        binders: list[ast.Binder] = []
+        body = d.expr
+        while isinstance(body, ast.Quant) and body.op == "forall":
+            binders.extend(body.binders)
+            body = body.body
+        vars_, inner = ctx.exprs.bind_vars(tuple(binders), [body], ctx.instance_scope())
+        x = ctx.exprs.check(body, inner)
+        if x.dtype != "bool":
+            raise SpecError(f"an invariant must be a condition, but this is {x.dtype}", body.span,
+                            notes=("compare it, e.g. `x[i] >= 0`",))
+        if not _reads_output(x, ctx) and not any(_reads_output(v.hi, ctx) for v in vars_):
+            raise SpecError(f"invariant `{d.name}` does not involve the policy's outputs", d.name_span,
+                            notes=("constraints on inputs and params belong in `require` or the instance block",))
+        ctx.invariants.append(ir.Invariant(d.name, vars_, x, d.name_span, d.span.line))
+
+
+def _reads_output(x: ir.Expr, ctx: Context) -> bool:
+    if isinstance(x, ir.Read):
+        t = ctx.tensors[x.tensor]
+        if t.kind == "output":
+            return True
+        if t.kind == "let":
+            let = next(l for l in ctx.lets if l.name == x.tensor)
+            if _reads_output(let.body, ctx):
+                return True
+    if isinstance(x, ir.Reduce):
+        parts = [x.body, *(v for var in x.vars for v in (var.lo, var.hi))]
+        return any(_reads_output(p, ctx) for p in parts + ([x.where] if x.where is not None else []))
+    return any(_reads_output(c, ctx) for c in _children(x))
+
+
+# ---- pass 7: metrics, bounds, objectives, score ----
+def check_metrics(ctx: Context) -> None:
+    for d in ctx.of(ast.MetricDecl):
+        x = ctx.exprs.check(d.expr, ctx.instance_scope())
+        if x.dtype == "bool":
+            raise SpecError("a metric must be a number, but this is a bool", d.expr.span,
+                            notes=("use `if c then 1 else 0`, or make it an invariant",))
+        agg = d.aggregate.name if d.aggregate else "mean"
+        if agg not in AGGREGATES:
+            raise SpecError(f"unknown aggregate `{agg}`", d.aggregate.span,
+                            notes=(f"aggregates are {', '.join(AGGREGATES)}",))
+        ctx.metrics[d.name] = ir.Metric(d.name, x, agg, d.name_span)
+
+
+def check_scoring(ctx: Context) -> None:
+    for d in ctx.of(ast.BoundDecl):
+        x = ctx.exprs.check(d.expr, ctx.metric_scope("bound"))
+        if x.dtype != "bool":
+            raise SpecError("a bound must be a condition over metrics, e.g. `0 <= balance <= 1`", d.expr.span)
+        ctx.bounds.append(ir.Bound(x, d.span, ctx.text(d.expr.span)))
+    for d in ctx.of(ast.ObjectiveDecl):
+        x = ctx.exprs.check(d.expr, ctx.metric_scope("objective"))
+        if x.dtype == "bool":
+            raise SpecError("an objective must be a number", d.expr.span)
+        ctx.objectives.append(ir.Objective(d.direction, x, d.span))
+    for d in ctx.of(ast.ScoreDecl):
+        x = ctx.exprs.check(d.expr, ctx.metric_scope("score"))
+        if x.dtype == "bool":
+            raise SpecError("the score must be a number", d.expr.span)
+        ctx.score = x
+    for d in ctx.of(ast.ToleranceDecl):
+        x = ctx.exprs.check(d.expr, ctx.scope())
+        if not isinstance(x, ir.Const) or x.dtype == "bool" or not 0 < x.value < 1:
+            raise SpecError("the tolerance must be a number literal between 0 and 1, e.g. `tolerance 1e-5`",
+                            d.expr.span)
+        ctx.tolerance = float(x.value)
+
+
+def check_unused(ctx: Context) -> None:
+    """Warn about params, lets and fields that nothing reads."""
+    from adrs_spec.frontend.workload_check import workload_names
+
+    used = ctx.used | workload_names(ctx)
+    for d in ctx.tree.decls:
+        if isinstance(d, (ast.ParamDecl, ast.LetDecl)) and d.name not in used:
+            ctx.warnings.append(SpecError(f"`{d.name}` is declared but never used", d.name_span,
+                                          source=ctx.source))
+    for inst in ctx.of(ast.InstanceDecl):
+        for f in inst.fields:
+            if f.name not in used:
+                ctx.warnings.append(SpecError(f"instance field `{f.name}` is never used", f.name_span,
+                                              source=ctx.source))
+
+
+PASSES = ("collect_declarations", "check_params", "check_static_lets", "check_instance", "check_policy",
+          "check_tensor_lets",
+          "check_requires", "check_invariants", "check_metrics", "check_scoring", "check_workloads",
+          "check_unused")
+
+
+def check(tree: ast.SpecFile, source: Source) -> Checked:
+    """Run every pass; raise the first SpecError, located in `source`."""
+    from adrs_spec.frontend import workload_check
+
+    ctx = Context(source, tree)
+    passes = {**globals(), "check_workloads": workload_check.check_workloads}
+    try:
+        for name in PASSES:
+            passes[name](ctx)
+    except SpecError as err:
+        raise err.with_source(source) from None
+    spec = ir.Spec(
+        name=ctx.spec_decl.name, title=ctx.spec_decl.title, params=tuple(ctx.params),
+        requires=tuple(ctx.requires), statics=tuple(ctx.static_lets), tensors=tuple(ctx.tensors.values()),
+        policy=ctx.policy, lets=tuple(ctx.lets), invariants=tuple(ctx.invariants),
+        metrics=tuple(ctx.metrics.values()), bounds=tuple(ctx.bounds), objectives=tuple(ctx.objectives),
+        score=ctx.score, tolerance=ctx.tolerance, workloads=tuple(ctx.workloads),
+        holdouts=tuple(ctx.holdouts), source_name=source.name,
+        source_sha256=hashlib.sha256(source.text.encode()).hexdigest())
+    if None not in ctx.defaults.values():
+        try:
+            bind(spec)
+        except SpecError as err:
+            raise err.with_source(source) from None
+    return Checked(spec, tuple(ctx.warnings))
+
+
+def check_source(source: Source) -> ir.Spec:
+    return check(parse(source), source).spec
+
+
+def compile_file(path: str) -> ir.Spec:
+    """Read, parse and check a spec file into IR; raises SpecError or InputError."""
+    return check_source(read_source(path))
