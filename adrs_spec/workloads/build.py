@@ -1,0 +1,173 @@
+"""Run a spec's workload recipes: sample each case, draw its traces, cut them into instances.
+
+A workload set is a list of groups; the instances of a group share their params (hence
+their shapes) and are stacked along a leading batch axis, ready for the vmapped evaluator.
+Same spec, workload and seed: same arrays, bit for bit.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adrs_spec import ir
+from adrs_spec.errors import SpecError
+from adrs_spec.statics import bind, eval_static, shape_of
+from adrs_spec.workloads.generators import GENERATORS, GeneratorError, sample_value
+
+MAX_RESAMPLES = 200
+
+
+@dataclass
+class Group:
+    """Instances that share params: fields stacked as arrays of shape (n, *field_shape)."""
+
+    params: dict[str, int | float | bool]
+    fields: dict[str, np.ndarray]
+    cases: list[int] = field(default_factory=list)        # the case each instance came from
+    generator_args: list[dict] = field(default_factory=list)  # per case, the sampled arguments
+
+    @property
+    def size(self) -> int:
+        return len(self.cases)
+
+
+@dataclass
+class WorkloadSet:
+    name: str            # "zipf_drift", or the holdout's name
+    kind: str            # "train" | "holdout"
+    description: str
+    groups: list[Group]
+
+    @property
+    def size(self) -> int:
+        return sum(g.size for g in self.groups)
+
+
+def case_rng(seed: int, name: str, case: int) -> np.random.Generator:
+    """An independent stream per (seed, workload set, case), stable across runs and machines."""
+    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode()), case]))
+
+
+def _sample(rng, value: ir.Value, env: dict):
+    if isinstance(value, ir.Sampled):
+        if value.choices:
+            return sample_value(rng, tuple(eval_static(c, env) for c in value.choices))
+        return sample_value(rng, (eval_static(value.lo, env), eval_static(value.hi, env)))
+    return eval_static(value, env)
+
+
+def _apply_overrides(workload: ir.Workload, overrides: tuple[ir.Assign, ...]):
+    """Holdout overrides replace assignments and generator arguments of the same name."""
+    by_name = {o.name: o for o in overrides}
+    assigns = [by_name.get(a.name, a) for a in workload.assigns]
+    assigned = {a.name for a in assigns}
+    traces = []
+    for t in workload.traces:
+        gen = GENERATORS[t.generator]
+        args = [by_name.get(a.name, a) for a in t.args]
+        args += [o for o in overrides if o.name in gen.params and o.name not in {a.name for a in t.args}]
+        traces.append((t, args))
+    gen_names = {n for t in workload.traces for n in GENERATORS[t.generator].params}
+    extra = [o for o in overrides if o.name not in assigned and o.name not in gen_names]
+    return extra + assigns, traces
+
+
+def _case_env(spec: ir.Spec, assigns, rng, span) -> dict:
+    """Sample the case's params and locals until the params satisfy every `require`."""
+    param_names = {p.name for p in spec.params}
+    last_error = None
+    for _ in range(MAX_RESAMPLES):
+        env = {p.name: p.default for p in spec.params}
+        env.update({s.name: None for s in spec.statics})
+        values = {}
+        try:
+            for a in assigns:
+                v = _sample(rng, a.value, {**bind(spec, {**values}, check=False), **env})
+                env[a.name] = v
+                if a.name in param_names:
+                    values[a.name] = v
+            return {**env, **bind(spec, values)}
+        except SpecError as err:
+            last_error = err
+    raise SpecError(f"no sampled params satisfy the spec's requirements after {MAX_RESAMPLES} tries: "
+                    f"{last_error.message}", span)
+
+
+def build(spec: ir.Spec, workload: ir.Workload, seed: int, name: str | None = None,
+          overrides: tuple[ir.Assign, ...] = (), kind: str = "train", span=None) -> WorkloadSet:
+    """Realise a workload (shifted by `overrides` for a holdout) into stacked instance groups."""
+    name = name or workload.name
+    span = span or workload.span
+    assigns, traces = _apply_overrides(workload, overrides)
+    cases = int(eval_static(workload.cases, {p.name: p.default for p in spec.params}))
+    groups: dict[tuple, Group] = {}
+    for case in range(cases):
+        rng = case_rng(seed, name, case)
+        env = _case_env(spec, assigns, rng, span)
+        drawn, sampled = {}, {}
+        for t, args in traces:
+            kwargs = {a.name: _sample(rng, a.value, env) for a in args}
+            sampled[t.name] = kwargs
+            shape = tuple(int(eval_static(d, env)) for d in t.shape)
+            try:
+                drawn[t.name] = GENERATORS[t.generator](rng, shape, **kwargs)
+            except GeneratorError as err:
+                raise SpecError(f"generator `{t.generator}`: {err}", t.span) from None
+        instances = _cut(spec, workload, drawn, env)
+        key = tuple(sorted((p.name, env[p.name]) for p in spec.params))
+        group = groups.setdefault(key, Group({p.name: env[p.name] for p in spec.params},
+                                             {n: [] for n in instances}))
+        count = len(next(iter(instances.values())))
+        for n, arrays in instances.items():
+            group.fields[n].extend(arrays)
+        group.cases.extend([case] * count)
+        group.generator_args.append(sampled)
+    out = []
+    for g in groups.values():
+        g.fields = {n: np.stack(v) for n, v in g.fields.items()}
+        out.append(g)
+    return WorkloadSet(name, kind, _describe(workload, overrides), out)
+
+
+def _cut(spec: ir.Spec, workload: ir.Workload, drawn: dict, env: dict) -> dict[str, list[np.ndarray]]:
+    fields = spec.fields()
+    if workload.cut is None:
+        points = [({}, {f.name: drawn[f.name] for f in fields})]
+    else:
+        var = workload.cut.var
+        lo, hi = int(eval_static(var.lo, env)), int(eval_static(var.hi, env))
+        points = []
+        for i in range(lo, hi):
+            local = {**env, var.name: i}
+            points.append((local, {n: drawn[r.tensor][tuple(int(eval_static(x, local)) for x in r.indices)]
+                                   for n, r in workload.cut.fields}))
+    out: dict[str, list[np.ndarray]] = {f.name: [] for f in fields}
+    for _, values in points:
+        for f in fields:
+            arr = np.asarray(values[f.name], dtype=np.float64 if f.dtype == "float" else np.int64)
+            want = shape_of(f, env)
+            if arr.shape != want:
+                raise SpecError(f"workload `{workload.name}` gives `{f.name}` the shape {arr.shape}, but the "
+                                f"instance block declares {want}", workload.span)
+            _check_lower(f, arr, env, workload)
+            out[f.name].append(arr)
+    return out
+
+
+def _check_lower(f: ir.Tensor, arr: np.ndarray, env: dict, workload: ir.Workload) -> None:
+    if f.lower is None:
+        return
+    op, bound_expr = f.lower
+    bound_value = eval_static(bound_expr, env)
+    ok = {">=": arr >= bound_value, ">": arr > bound_value, "<=": arr <= bound_value,
+          "<": arr < bound_value, "==": arr == bound_value, "!=": arr != bound_value}.get(op)
+    if ok is not None and not ok.all():
+        bad = tuple(int(i) for i in np.argwhere(~ok)[0])
+        raise SpecError(f"workload `{workload.name}` breaks the declared constraint `{f.name} {op} "
+                        f"{bound_value}` at index {bad} (value {arr[bad]})", f.span)
+
+
+def _describe(workload: ir.Workload, overrides) -> str:
+    return workload.name + ("" if not overrides else " shifted: " + ", ".join(o.name for o in overrides))

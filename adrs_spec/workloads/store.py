@@ -1,0 +1,98 @@
+"""Workload sets on disk: one .npz per set plus manifest.json, byte-for-byte reproducible.
+
+The .npz is written with fixed zip timestamps so that the same spec and seed give the same
+bytes; the manifest records generator arguments, seeds, shapes and a content hash per set.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+
+import numpy as np
+
+from adrs_spec.errors import InputError
+from adrs_spec.workloads.build import Group, WorkloadSet
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            info = zipfile.ZipInfo(key + ".npy", date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def write_sets(sets: list[WorkloadSet], out_dir: str, spec_name: str, spec_sha256: str, seed: int) -> dict:
+    """Write every set to OUT/<set>.npz and OUT/manifest.json, atomically (temp folder + rename)."""
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".workloads.", dir=parent)
+    manifest = {"spec": spec_name, "spec_sha256": spec_sha256, "seed": seed, "sets": []}
+    try:
+        for s in sets:
+            arrays = {f"g{i}.{name}": arr for i, g in enumerate(s.groups) for name, arr in g.fields.items()}
+            data = _npz_bytes(arrays)
+            with open(os.path.join(tmp, f"{s.name}.npz"), "wb") as fh:
+                fh.write(data)
+            manifest["sets"].append({
+                "name": s.name, "kind": s.kind, "description": s.description, "instances": s.size,
+                "file": f"{s.name}.npz", "sha256": hashlib.sha256(data).hexdigest(),
+                "groups": [{"params": _jsonable(g.params), "instances": g.size, "cases": g.cases,
+                            "shapes": {n: list(a.shape[1:]) for n, a in sorted(g.fields.items())},
+                            "generator_args": _jsonable(g.generator_args)} for g in s.groups],
+            })
+        with open(os.path.join(tmp, "manifest.json"), "w") as fh:
+            json.dump(manifest, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def read_sets(folder: str) -> list[WorkloadSet]:
+    """Load what `write_sets` wrote, checking each file's hash against the manifest."""
+    path = os.path.join(folder, "manifest.json")
+    if not os.path.exists(path):
+        raise InputError(f"{folder}: no manifest.json; create the folder with `adrs-spec workloads SPEC --out {folder}`")
+    try:
+        manifest = json.load(open(path))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
+    sets = []
+    for entry in manifest["sets"]:
+        file = os.path.join(folder, entry["file"])
+        data = open(file, "rb").read()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise InputError(f"{file}: content does not match its hash in the manifest; regenerate the folder")
+        arrays = np.load(io.BytesIO(data))
+        groups = []
+        for i, g in enumerate(entry["groups"]):
+            fields = {n: arrays[f"g{i}.{n}"] for n in g["shapes"]}
+            groups.append(Group(g["params"], fields, g["cases"], g["generator_args"]))
+        sets.append(WorkloadSet(entry["name"], entry["kind"], entry["description"], groups))
+    return sets
