@@ -99,5 +99,82 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str, check_only: bool) -> None:
               f"{' '.join(stale)}`", EXIT_INVALID)
 
 
+@main.command("workloads")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write (replaced atomically): one .npz per set and manifest.json.")
+@click.option("--seed", default=0, show_default=True, help="Seed of every generator; same seed, same bytes.")
+@click.option("--no-auto", is_flag=True, help="Only the declared holdouts, not the automatic ones.")
+@user_errors
+def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
+    """Generate SPEC's training set and every holdout set into OUT.
+
+    Training sets come from the spec's `workload` declarations; holdouts from its `holdout`
+    declarations plus three automatic ones: auto_shift (sampled ranges moved past training),
+    auto_shapes (other param tuples that satisfy every `require`, found by Z3) and
+    auto_boundary (extreme instances). Holdout data is for validation and reports only.
+    """
+    from adrs_spec.frontend.check import compile_file
+    from adrs_spec.workloads.holdouts import holdout_sets, training_sets
+    from adrs_spec.workloads.store import write_sets
+
+    ir_spec = compile_file(spec)
+    if not ir_spec.workloads:
+        _fail(f"{spec}: the spec declares no `workload`; add one (see specs/eplb.adrs)", EXIT_INPUT)
+    train = training_sets(ir_spec, seed)
+    holdouts, notes = holdout_sets(ir_spec, seed, train, auto=not no_auto)
+    manifest = write_sets(train + holdouts, out_dir, ir_spec.name, ir_spec.source_sha256, seed)
+    click.echo(f"wrote {len(manifest['sets'])} workload sets for `{ir_spec.name}` to {out_dir}/ (seed {seed})")
+    for entry in manifest["sets"]:
+        shapes = "; ".join(", ".join(f"{k}={v}" for k, v in g["params"].items()) for g in entry["groups"][:3])
+        more = f" (+{len(entry['groups']) - 3} more shapes)" if len(entry["groups"]) > 3 else ""
+        click.echo(f"  {entry['kind']:8} {entry['name']:16} {entry['instances']:5} instances  {shapes}{more}")
+    for note in notes:
+        click.echo(f"  note: {note}")
+
+
+@main.command("validate")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("policy", type=click.Path(dir_okay=False))
+@click.option("--array", "array", type=click.Choice(["numpy", "torch", "jax"]), default="numpy", show_default=True,
+              help="Array type the policy receives and returns (torch: the public EPLB interface).")
+@click.option("--holdout", is_flag=True, help="Also run every holdout set (declared and automatic).")
+@click.option("--workload", "workload_names", multiple=True,
+              help="Only these training workloads (default: all the spec declares).")
+@click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
+              help="Use a trace file (.npz, .csv, or vLLM expert-load.json) instead of generated training data.")
+@click.option("--window", default=100, show_default=True, help="Forward passes per window in a vLLM trace.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the generated workloads.")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds one policy call may take.")
+@click.option("--memory", "memory_gb", default=8.0, show_default=True, help="Memory limit of the policy (GiB).")
+@click.option("--float64", is_flag=True, help="Evaluate in float64 (default float32).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@user_errors
+def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, window, seed, timeout, memory_gb,
+                 float64, as_json) -> None:
+    """Run POLICY (a Python file defining the spec's policy function) against SPEC.
+
+    The policy runs in a sandboxed process (timeout, memory limit, no API keys, empty
+    working directory, no holdout data) on every instance; its outputs go through the
+    spec's guards and simulator. Prints a verdict (VALID / INVALID / ERROR), then each
+    failed invariant with the instance and the indices that witness it, then the metrics,
+    the policy's median runtime and the score per workload set.
+    """
+    from adrs_spec.validate_run import run_validation, render_report
+
+    report = run_validation(spec, policy, array=array, holdout=holdout, workloads=workload_names,
+                            trace_file=trace_file, window=window, seed=seed, timeout=timeout,
+                            memory_bytes=int(memory_gb * (1 << 30)), float64=float64,
+                            progress=None if as_json else lambda msg: click.echo(msg, err=True))
+    if as_json:
+        import json
+
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(render_report(report))
+    if report.verdict != "VALID":
+        sys.exit(EXIT_INPUT if report.reason.startswith("load_error") else EXIT_INVALID)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -26,6 +26,7 @@ class Group:
     params: dict[str, int | float | bool]
     fields: dict[str, np.ndarray]
     cases: list[int] = field(default_factory=list)        # the case each instance came from
+    labels: list[str] = field(default_factory=list)       # e.g. "case 0, w = 5", for reports
     generator_args: list[dict] = field(default_factory=list)  # per case, the sampled arguments
 
     @property
@@ -95,19 +96,45 @@ def _case_env(spec: ir.Spec, assigns, rng, span) -> dict:
                     f"{last_error.message}", span)
 
 
+def _dims_from_data(spec: ir.Spec, workload: ir.Workload, data: dict[str, np.ndarray]) -> list[ir.Assign]:
+    """A trace given as data fixes the params and locals that name its dimensions."""
+    out = []
+    for t in workload.traces:
+        if t.name not in data:
+            continue
+        arr = data[t.name]
+        if arr.ndim != len(t.shape):
+            raise SpecError(f"trace `{t.name}` has {len(t.shape)} dimension(s), but the data has shape "
+                            f"{arr.shape}", t.span)
+        for dim, size in zip(t.shape, arr.shape):
+            if isinstance(dim, ir.Static):
+                out.append(ir.Assign(dim.name, ir.Const(int(size), "int", t.span), t.span))
+    return out
+
+
 def build(spec: ir.Spec, workload: ir.Workload, seed: int, name: str | None = None,
-          overrides: tuple[ir.Assign, ...] = (), kind: str = "train", span=None) -> WorkloadSet:
-    """Realise a workload (shifted by `overrides` for a holdout) into stacked instance groups."""
+          overrides: tuple[ir.Assign, ...] = (), kind: str = "train", span=None,
+          data: dict[str, np.ndarray] | None = None) -> WorkloadSet:
+    """Realise a workload (shifted by `overrides` for a holdout) into stacked instance groups.
+
+    `data` replaces generated traces by given arrays (a trace file): one case, and the
+    params and locals naming the trace's dimensions are read off the array's shape.
+    """
     name = name or workload.name
     span = span or workload.span
+    data = data or {}
+    overrides = tuple(overrides) + tuple(_dims_from_data(spec, workload, data))
     assigns, traces = _apply_overrides(workload, overrides)
-    cases = int(eval_static(workload.cases, {p.name: p.default for p in spec.params}))
+    cases = 1 if data else int(eval_static(workload.cases, {p.name: p.default for p in spec.params}))
     groups: dict[tuple, Group] = {}
     for case in range(cases):
         rng = case_rng(seed, name, case)
         env = _case_env(spec, assigns, rng, span)
         drawn, sampled = {}, {}
         for t, args in traces:
+            if t.name in data:
+                drawn[t.name] = np.asarray(data[t.name], dtype=np.float64)
+                continue
             kwargs = {a.name: _sample(rng, a.value, env) for a in args}
             sampled[t.name] = kwargs
             shape = tuple(int(eval_static(d, env)) for d in t.shape)
@@ -115,7 +142,7 @@ def build(spec: ir.Spec, workload: ir.Workload, seed: int, name: str | None = No
                 drawn[t.name] = GENERATORS[t.generator](rng, shape, **kwargs)
             except GeneratorError as err:
                 raise SpecError(f"generator `{t.generator}`: {err}", t.span) from None
-        instances = _cut(spec, workload, drawn, env)
+        instances, labels = _cut(spec, workload, drawn, env)
         key = tuple(sorted((p.name, env[p.name]) for p in spec.params))
         group = groups.setdefault(key, Group({p.name: env[p.name] for p in spec.params},
                                              {n: [] for n in instances}))
@@ -123,6 +150,7 @@ def build(spec: ir.Spec, workload: ir.Workload, seed: int, name: str | None = No
         for n, arrays in instances.items():
             group.fields[n].extend(arrays)
         group.cases.extend([case] * count)
+        group.labels.extend(f"case {case}" + (f", {label}" if label else "") for label in labels)
         group.generator_args.append(sampled)
     out = []
     for g in groups.values():
@@ -131,18 +159,19 @@ def build(spec: ir.Spec, workload: ir.Workload, seed: int, name: str | None = No
     return WorkloadSet(name, kind, _describe(workload, overrides), out)
 
 
-def _cut(spec: ir.Spec, workload: ir.Workload, drawn: dict, env: dict) -> dict[str, list[np.ndarray]]:
+def _cut(spec: ir.Spec, workload: ir.Workload, drawn: dict, env: dict):
+    """The case's instances (field -> list of arrays) and a label for each."""
     fields = spec.fields()
     if workload.cut is None:
-        points = [({}, {f.name: drawn[f.name] for f in fields})]
+        points = [("", {f.name: drawn[f.name] for f in fields})]
     else:
         var = workload.cut.var
         lo, hi = int(eval_static(var.lo, env)), int(eval_static(var.hi, env))
         points = []
         for i in range(lo, hi):
             local = {**env, var.name: i}
-            points.append((local, {n: drawn[r.tensor][tuple(int(eval_static(x, local)) for x in r.indices)]
-                                   for n, r in workload.cut.fields}))
+            points.append((f"{var.name} = {i}", {n: drawn[r.tensor][tuple(int(eval_static(x, local)) for x in r.indices)]
+                                                 for n, r in workload.cut.fields}))
     out: dict[str, list[np.ndarray]] = {f.name: [] for f in fields}
     for _, values in points:
         for f in fields:
@@ -153,7 +182,7 @@ def _cut(spec: ir.Spec, workload: ir.Workload, drawn: dict, env: dict) -> dict[s
                                 f"instance block declares {want}", workload.span)
             _check_lower(f, arr, env, workload)
             out[f.name].append(arr)
-    return out
+    return out, [label for label, _ in points]
 
 
 def _check_lower(f: ir.Tensor, arr: np.ndarray, env: dict, workload: ir.Workload) -> None:

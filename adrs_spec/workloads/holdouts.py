@@ -101,6 +101,6 @@ def _boundary(spec: ir.Spec, train: WorkloadSet) -> WorkloadSet | None:
     variants = boundary_cases(instance, loads)
     names = sorted(variants)
     fields = {n: np.stack([variants[v][n] for v in names]) for n in instance}
-    g = Group(dict(group.params), fields, cases=list(range(len(names))),
+    g = Group(dict(group.params), fields, cases=list(range(len(names))), labels=list(names),
               generator_args=[{"boundary": v} for v in names])
     return WorkloadSet("auto_boundary", "holdout", "extremes: " + ", ".join(names), [g])

@@ -58,7 +58,7 @@ def write_sets(sets: list[WorkloadSet], out_dir: str, spec_name: str, spec_sha25
             manifest["sets"].append({
                 "name": s.name, "kind": s.kind, "description": s.description, "instances": s.size,
                 "file": f"{s.name}.npz", "sha256": hashlib.sha256(data).hexdigest(),
-                "groups": [{"params": _jsonable(g.params), "instances": g.size, "cases": g.cases,
+                "groups": [{"params": _jsonable(g.params), "instances": g.size, "cases": g.cases, "labels": g.labels,
                             "shapes": {n: list(a.shape[1:]) for n, a in sorted(g.fields.items())},
                             "generator_args": _jsonable(g.generator_args)} for g in s.groups],
             })
@@ -93,6 +93,6 @@ def read_sets(folder: str) -> list[WorkloadSet]:
         groups = []
         for i, g in enumerate(entry["groups"]):
             fields = {n: arrays[f"g{i}.{n}"] for n in g["shapes"]}
-            groups.append(Group(g["params"], fields, g["cases"], g["generator_args"]))
+            groups.append(Group(g["params"], fields, g["cases"], g["labels"], g["generator_args"]))
         sets.append(WorkloadSet(entry["name"], entry["kind"], entry["description"], groups))
     return sets

@@ -1,0 +1,184 @@
+"""Validate a hand-written policy against a spec: run it in the sandbox on every instance of
+the training set (and holdouts), pass its outputs through the generated guards and
+simulator in one batch per shape, and report a verdict, the violations, and the metrics.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from adrs_spec import ir, scoring
+from adrs_spec.statics import bind, shape_of
+from adrs_spec.workloads.build import WorkloadSet
+
+MAX_WITNESSES = 3          # violations shown per invariant and set; the rest are counted
+
+
+@dataclass
+class Violation:
+    invariant: str
+    set: str
+    instance: str          # e.g. "case 0, w = 5"
+    at: dict[str, int]     # the first violating index tuple, by index name
+    values: str            # the tensors read there, e.g. "logcnt[3, 17] = 0"
+
+    def line(self) -> str:
+        where = ", ".join(f"{k} = {v}" for k, v in self.at.items())
+        parts = [p for p in (self.instance, where) if p]
+        return f"{self.invariant}: {self.set} {'; '.join(parts)}" + (f": {self.values}" if self.values else "")
+
+
+@dataclass
+class SetReport:
+    name: str
+    kind: str
+    instances: int
+    valid_instances: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    runtime_s: float | None = None
+    score: float | None = None
+    violations: list[Violation] = field(default_factory=list)
+    violation_counts: dict[str, int] = field(default_factory=dict)
+    bound_failures: list[str] = field(default_factory=list)
+    failure: dict | None = None
+
+
+@dataclass
+class Report:
+    verdict: str                     # VALID | INVALID | ERROR
+    reason: str
+    spec: str
+    policy: str
+    sets: list[SetReport]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def policy_calls(spec: ir.Spec, group) -> list[tuple]:
+    """The positional arguments of the policy for every instance of a group."""
+    env = bind(spec, group.params, check=False)
+    calls = []
+    for i in range(group.size):
+        calls.append(tuple(group.fields[a][i] if a in group.fields else env[a] for a in spec.policy.args))
+    return calls
+
+
+def describe_point(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: dict[str, np.ndarray]) -> str:
+    """The values the invariant reads at the violating point, e.g. `logcnt[3, 17] = 0`."""
+    shown: list[str] = []
+
+    def value(x: ir.Expr):
+        if isinstance(x, ir.Const):
+            return x.value
+        if isinstance(x, ir.Index):
+            return at.get(x.name)
+        if isinstance(x, ir.Binary) and x.op in ("+", "-", "*", "//"):
+            a, b = value(x.left), value(x.right)
+            if a is None or b is None:
+                return None
+            return {"+": a + b, "-": a - b, "*": a * b, "//": a // b if b else None}[x.op]
+        if isinstance(x, ir.Read) and x.tensor in data:
+            idx = [value(i) for i in x.indices]
+            if any(i is None for i in idx):
+                return None
+            arr = data[x.tensor]
+            clamped = tuple(min(max(int(i), 0), n - 1) for i, n in zip(idx, arr.shape))
+            v = arr[clamped].item()
+            text = f"{x.tensor}[{', '.join(str(i) for i in idx)}] = {v:g}" if isinstance(v, float) else \
+                f"{x.tensor}[{', '.join(str(i) for i in idx)}] = {v}"
+            if text not in shown:
+                shown.append(text)
+            return v
+        return None
+
+    def walk(x: ir.Expr):
+        value(x)
+        for child in _children(x):
+            walk(child)
+
+    walk(inv.body)
+    return ", ".join(shown[:4])
+
+
+def _children(x: ir.Expr):
+    if isinstance(x, ir.Read):
+        return x.indices
+    if isinstance(x, ir.Unary):
+        return (x.operand,)
+    if isinstance(x, ir.Binary):
+        return (x.left, x.right)
+    if isinstance(x, ir.Select):
+        return (x.cond, x.then, x.else_)
+    if isinstance(x, ir.Call):
+        return x.args
+    return ()
+
+
+def output_specs(spec: ir.Spec, params: dict):
+    from adrs_spec.sandbox import OutputSpec
+
+    env = bind(spec, params, check=False)
+    return [OutputSpec(t.name, t.dtype, shape_of(t, env)) for t in spec.outputs()]
+
+
+def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: WorkloadSet) -> SetReport:
+    """Run the policy on every instance of the set and score what it returns."""
+    report = SetReport(wset.name, wset.kind, wset.size)
+    metrics_valid: list[dict[str, float]] = []
+    times: list[float] = []
+    for group in wset.groups:
+        run = sandbox.run_policy(path=policy_path, function=spec.policy.name, calls=policy_calls(spec, group),
+                                 outputs=output_specs(spec, group.params))
+        if not run.ok:
+            f = run.failure
+            label = group.labels[f.call_index] if f.call_index is not None and f.call_index < len(group.labels) else None
+            report.failure = {"kind": f.kind, "message": f.message, "instance": label, "detail": f.detail}
+            return report
+        times.extend(run.times_s)
+        outputs = {t: np.stack([o[k] for o in run.outputs]) for k, t in enumerate(spec.policy.outputs)}
+        results = evaluator.evaluate(group.params, group.fields, outputs)
+        for i in range(group.size):
+            failed = [inv for inv in spec.invariants if not results.passed[inv.name][i]]
+            for inv in failed:
+                report.violation_counts[inv.name] = report.violation_counts.get(inv.name, 0) + 1
+                if report.violation_counts[inv.name] <= MAX_WITNESSES:
+                    at = {v.name: int(w) for v, w in zip(inv.vars, results.witness[inv.name][i])}
+                    data = {**{n: a[i] for n, a in group.fields.items()}, **{n: a[i] for n, a in outputs.items()}}
+                    report.violations.append(Violation(inv.name, wset.name, group.labels[i], at,
+                                                       describe_point(spec, inv, at, data)))
+            if not failed:
+                report.valid_instances += 1
+                metrics_valid.append({m.name: float(results.metrics[m.name][i]) for m in spec.metrics})
+    report.runtime_s = statistics.median(times) if times else None
+    if metrics_valid:
+        report.metrics = scoring.aggregate(spec, metrics_valid)
+        for inst_metrics in metrics_valid:
+            for bound, ok in scoring.check_bounds(spec, inst_metrics, report.runtime_s):
+                if not ok and bound.text not in report.bound_failures:
+                    report.bound_failures.append(bound.text)
+    if report.valid_instances == report.instances and report.instances:
+        score = scoring.evaluate_score(spec, report.metrics, report.runtime_s)
+        report.score = None if score is None or math.isnan(score) else score
+    return report
+
+
+def verdict_of(sets: list[SetReport]) -> tuple[str, str]:
+    for s in sets:
+        if s.failure and s.failure["kind"] in ("bad_output",):
+            return "INVALID", f"{s.name}: {s.failure['message']}"
+        if s.failure:
+            return "ERROR", f"{s.name}: {s.failure['message']}"
+    broken = [s for s in sets if s.violation_counts]
+    if broken:
+        total = sum(sum(s.violation_counts.values()) for s in broken)
+        names = sorted({n for s in broken for n in s.violation_counts})
+        return "INVALID", f"{total} invariant violation(s) ({', '.join(names)})"
+    bounds = [b for s in sets for b in s.bound_failures]
+    if bounds:
+        return "INVALID", f"a metric breaks the spec's bound `{bounds[0]}`"
+    n = sum(s.instances for s in sets)
+    return "VALID", f"every invariant holds on {n} instances in {len(sets)} set(s)"

@@ -1,0 +1,149 @@
+"""`adrs-spec validate`: put together the spec, the workload sets, the sandbox and the
+generated evaluator, and render the report."""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from adrs_spec import ir
+from adrs_spec.errors import InputError, SpecError
+from adrs_spec.frontend.check import compile_file
+from adrs_spec.validate import MAX_WITNESSES, Report, evaluate_set, verdict_of
+from adrs_spec.workloads.build import WorkloadSet, build
+
+# Failures that mean the policy file itself is unusable: a usage error (exit 2), not a verdict.
+LOAD_FAILURES = ("load_error",)
+
+
+class BatchEvaluator:
+    """The spec's generated guards + simulator, one jitted function per param tuple (shape)."""
+
+    def __init__(self, spec: ir.Spec, float64: bool = False):
+        from adrs_spec.evaluator import compile_in_memory
+
+        self.spec = spec
+        self.module = compile_in_memory(spec)
+        self.dtype = "float64" if float64 else "float32"
+        self._cache: dict[tuple, Callable] = {}
+
+    def evaluate(self, params: dict, fields: dict[str, np.ndarray], outputs: dict[str, np.ndarray]):
+        key = tuple(sorted(params.items()))
+        if key not in self._cache:
+            self._cache[key] = self.module.make_evaluator(dict(params), dtype=self.dtype)
+        result = self._cache[key](fields, outputs)
+        return _Results({k: np.asarray(v) for k, v in result["passed"].items()},
+                        {k: np.asarray(v) for k, v in result["witness"].items()},
+                        {k: np.asarray(v) for k, v in result["metrics"].items()})
+
+
+class _Results:
+    def __init__(self, passed, witness, metrics):
+        self.passed, self.witness, self.metrics = passed, witness, metrics
+
+
+def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload) -> dict[str, np.ndarray]:
+    """A trace file as the data of the workload's (single) trace."""
+    from adrs_spec.workloads import traces
+
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such trace file")
+    if len(workload.traces) != 1:
+        raise InputError(f"workload `{workload.name}` draws {len(workload.traces)} traces; a trace file can "
+                         f"replace a workload that draws exactly one")
+    name = workload.traces[0].name
+    if path.endswith(".json"):
+        array = traces.load_vllm_expert_load(path, window=window)
+    elif path.endswith(".npz"):
+        array = traces.load_npz(path, key=None)
+    elif path.endswith(".csv"):
+        array = traces.load_csv(path)
+    else:
+        raise InputError(f"{path}: unknown trace format; use .json (vLLM expert-load), .npz or .csv")
+    return {name: np.asarray(array, dtype=np.float64)}
+
+
+def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_file: str | None,
+                  window: int, seed: int) -> tuple[list[WorkloadSet], list[str]]:
+    from adrs_spec.workloads.holdouts import holdout_sets
+
+    if not spec.workloads:
+        raise InputError(f"{spec.source_name}: the spec declares no `workload` to validate on")
+    known = {w.name: w for w in spec.workloads}
+    for n in names:
+        if n not in known:
+            raise InputError(f"no workload named `{n}` in {spec.source_name}; it declares: {', '.join(known)}")
+    chosen = [known[n] for n in names] or list(spec.workloads)
+    if trace_file:
+        data = load_trace(trace_file, window, spec, chosen[0])
+        train = [build(spec, chosen[0], seed, name=os.path.basename(trace_file), data=data)]
+    else:
+        train = [build(spec, w, seed) for w in chosen]
+    if not holdout:
+        return train, []
+    holdouts, notes = holdout_sets(spec, seed, train)
+    return train + holdouts, notes
+
+
+def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdout: bool = False,
+                   workloads: tuple[str, ...] = (), trace_file: str | None = None, window: int = 100,
+                   seed: int = 0, timeout: float = 60.0, memory_bytes: int = 8 << 30, float64: bool = False,
+                   progress: Callable[[str], None] | None = None) -> Report:
+    from adrs_spec.sandbox import Sandbox, SandboxLimits
+
+    say = progress or (lambda msg: None)
+    spec = compile_file(spec_path)
+    if not os.path.exists(policy_path):
+        raise InputError(f"{policy_path}: no such policy file; give a Python file that defines "
+                         f"`{spec.policy.name}({', '.join(spec.policy.args)})`")
+    sets, notes = workload_sets(spec, holdout, workloads, trace_file, window, seed)
+    evaluator = BatchEvaluator(spec, float64)
+    reports = []
+    limits = SandboxLimits(timeout_s=timeout, memory_bytes=memory_bytes)
+    with Sandbox(array=array, limits=limits) as sandbox:
+        for wset in sets:
+            say(f"running {os.path.basename(policy_path)} on {wset.kind} set {wset.name} ({wset.size} instances)")
+            rep = evaluate_set(spec, evaluator, sandbox, policy_path, wset)
+            if rep.failure and rep.failure["kind"] in LOAD_FAILURES:
+                raise InputError(f"{policy_path}: {rep.failure['message']}")
+            reports.append(rep)
+            if rep.failure:
+                break
+    verdict, reason = verdict_of(reports)
+    for note in notes:
+        say(f"note: {note}")
+    return Report(verdict, reason, spec.source_name, policy_path, reports)
+
+
+def render_report(report: Report) -> str:
+    """Verdict first, then violations (a few per invariant), then the metric table."""
+    lines = [f"{report.verdict}: {report.policy} against {report.spec}: {report.reason}"]
+    for s in report.sets:
+        if s.failure:
+            where = f" (instance {s.failure['instance']})" if s.failure.get("instance") else ""
+            lines.append(f"  {s.name}: policy failed{where}: {s.failure['message']}")
+            if s.failure.get("detail"):
+                lines += ["    " + d for d in s.failure["detail"].splitlines()[-6:]]
+        shown: dict[str, int] = {}
+        for v in s.violations:
+            lines.append("  " + v.line())
+            shown[v.invariant] = shown.get(v.invariant, 0) + 1
+        for name, count in s.violation_counts.items():
+            if count > shown.get(name, 0):
+                lines.append(f"  {name}: ... and {count - shown.get(name, 0)} more instance(s) in {s.name}")
+        for b in s.bound_failures:
+            lines.append(f"  bound `{b}` fails on {s.name}")
+    metric_names = sorted({m for s in report.sets for m in s.metrics})
+    header = ["set", "kind", "instances", "valid", *metric_names, "runtime (ms)", "score"]
+    rows = [header]
+    for s in report.sets:
+        rows.append([s.name, s.kind, str(s.instances), str(s.valid_instances),
+                     *(f"{s.metrics[m]:.4f}" if m in s.metrics else "-" for m in metric_names),
+                     f"{s.runtime_s * 1000:.2f}" if s.runtime_s is not None else "-",
+                     f"{s.score:.2f}" if s.score is not None else "-"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines.append("")
+    for r in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)

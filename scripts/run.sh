@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job on its embedded defaults (no API key, no data download): compile the shipped
+# specs, generate their workloads and holdouts, and validate the shipped baseline policies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. .venv/bin/activate
+adrs-spec compile specs/eplb.adrs specs/placement.adrs
+adrs-spec workloads specs/eplb.adrs --out data/eplb --seed 0
+adrs-spec workloads specs/placement.adrs --out data/placement --seed 0
+adrs-spec validate specs/eplb.adrs specs/eplb/policies/round_robin.py --holdout
+adrs-spec validate specs/eplb.adrs specs/eplb/policies/deepseek.py --array torch --holdout
+adrs-spec validate specs/placement.adrs specs/placement/policies/greedy.py --holdout
