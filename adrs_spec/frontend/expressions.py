@@ -130,18 +130,22 @@ class ExprChecker:
         return ir.Read(n, tuple(indices), t.dtype, e.span)
 
     def _check_domain(self, var: ir.IndexVar, t: ir.Tensor, dim: int, span: Span, scope: Scope) -> None:
-        """An index variable that indexes a dimension directly must fit it (at the defaults)."""
+        """An index variable that indexes a dimension directly must stay inside it (at the defaults).
+
+        A range that depends on enclosing indices (`p in g * slots .. (g + 1) * slots`) is
+        checked at every corner of those indices' domains.
+        """
         try:
-            env = dict(scope.defaults)
-            hi = eval_static(var.hi, env)
-            lo = eval_static(var.lo, env)
-            size = eval_static(t.shape[dim], env)
-        except KeyError:  # the range depends on outer indices: nothing static to compare
-            return
-        if (lo, hi) != (0, size) and not (0 <= lo and hi <= size):
-            raise SpecError(f"index `{var.name}` ranges over {lo} .. {hi}, but dimension {dim + 1} of "
-                            f"`{t.name}` has size {size}", span,
-                            notes=(f"`{var.name}` is bound at line {var.span.line}, column {var.span.col}",))
+            size = eval_static(t.shape[dim], scope.defaults)
+            corners = _corners(var, scope)
+            bounds = [(eval_static(var.lo, env), eval_static(var.hi, env)) for env in corners]
+        except (KeyError, TypeError, ZeroDivisionError):
+            return  # not static at the defaults: nothing to compare
+        for lo, hi in bounds:
+            if lo < hi and (lo < 0 or hi > size):
+                raise SpecError(f"index `{var.name}` ranges over {lo} .. {hi}, but dimension {dim + 1} of "
+                                f"`{t.name}` has size {size}", span,
+                                notes=(f"`{var.name}` is bound at line {var.span.line}, column {var.span.col}",))
 
     # ---- operators ----
     def _unop(self, e: ast.UnOp, scope: Scope) -> ir.Expr:
@@ -248,11 +252,21 @@ class ExprChecker:
                     if x.dtype != "int":
                         raise SpecError(f"a range bound must be an int, but this is {x.dtype}", x.span)
                 var = ir.IndexVar(b.name, lo, hi, b.span)
+                self._check_nonempty(var, b, scope)
             else:
                 var = self._infer_domain(b, uses, scope)
             out.append(var)
             scope = scope.bind(var)
         return tuple(out), scope
+
+    def _check_nonempty(self, var: ir.IndexVar, b: ast.Binder, scope: Scope) -> None:
+        try:
+            lo, hi = eval_static(var.lo, scope.defaults), eval_static(var.hi, scope.defaults)
+        except (KeyError, TypeError, ZeroDivisionError):
+            return
+        if lo >= hi:
+            raise SpecError(f"the range {lo} .. {hi} of `{b.name}` is empty at the defaults", b.range.span,
+                            notes=("ranges are half-open: `a .. b` holds a, a+1, ..., b-1",))
 
     def _infer_domain(self, b: ast.Binder, uses: list[ast.Expr], scope: Scope) -> ir.IndexVar:
         for node in uses:
@@ -295,6 +309,30 @@ class ExprChecker:
         vars_, inner = self.bind_vars(e.binders, [e.body], scope)
         body = self.check(e.body, inner)
         return self._reduce("all" if e.op == "forall" else "any", vars_, None, body, e.span)
+
+
+def _corners(var: ir.IndexVar, scope: Scope) -> list[dict]:
+    """Environments at the extremes of every enclosing index the range of `var` depends on."""
+    outer = sorted(_index_names(var.lo) | _index_names(var.hi))
+    envs = [dict(scope.defaults)]
+    for name in outer:
+        dom = scope.indices[name]
+        lo, hi = eval_static(dom.lo, scope.defaults), eval_static(dom.hi, scope.defaults)
+        if lo >= hi:
+            return []
+        envs = [{**env, name: v} for env in envs for v in {lo, hi - 1}]
+    return envs
+
+
+def _index_names(x: ir.Expr) -> set:
+    if isinstance(x, ir.Index):
+        return {x.name}
+    parts = {ir.Binary: lambda n: (n.left, n.right), ir.Unary: lambda n: (n.operand,),
+             ir.Call: lambda n: n.args, ir.Select: lambda n: (n.cond, n.then, n.else_)}.get(type(x))
+    out = set()
+    for child in parts(x) if parts else ():
+        out |= _index_names(child)
+    return out
 
 
 def _first_direct_use(node, name: str, scope: Scope):

@@ -35,7 +35,7 @@ def test_eplb_declarations(eplb):
     assert eplb.policy.outputs == ("phy2log", "log2phy", "logcnt")
     assert [inv.name for inv in eplb.invariants] == [
         "ids_in_range", "counts_match", "every_expert_placed", "replica_slots_in_range", "inverse_map",
-        "no_dropped_tokens"]
+        "slots_listed_once", "no_dropped_tokens"]
     assert [m.name for m in eplb.metrics] == ["balance"]
     assert [o.direction for o in eplb.objectives] == ["maximize", "minimize"]
 

@@ -106,6 +106,10 @@ CASES = [
      'toy.adrs:15:13: error: `min` takes 2 argument(s), got 1\n  score 100 * min(balance)\n              ^^^^^^^^^^^^'),
     ('index_domain_mismatch', BASE + "param m: int = 6\nlet q[i in 0 .. m] = load[i]\n",
      'toy.adrs:17:27: error: index `i` ranges over 0 .. 6, but dimension 1 of `load` has size 4\n  let q[i in 0 .. m] = load[i]\n                            ^\n  note: `i` is bound at line 17, column 7'),
+    ('block_range_overflow', BASE + "let over[b in 0 .. k] = sum(i in b * half .. (b + 2) * half: load[i])\n",
+     'toy.adrs:16:67: error: index `i` ranges over 2 .. 6, but dimension 1 of `load` has size 4\n  let over[b in 0 .. k] = sum(i in b * half .. (b + 2) * half: load[i])\n                                                                    ^\n  note: `i` is bound at line 16, column 29'),
+    ('empty_reduction_range', BASE + "let e = sum(i in 3 .. 1: load[i])\n",
+     'toy.adrs:16:18: error: the range 3 .. 1 of `i` is empty at the defaults\n  let e = sum(i in 3 .. 1: load[i])\n                   ^^^^^^\n  note: ranges are half-open: `a .. b` holds a, a+1, ..., b-1'),
 ]
 
 

@@ -107,3 +107,51 @@ def test_not_utf8(tmp_path):
     with pytest.raises(SpecError) as info:
         read_source(str(path))
     assert info.value.render().splitlines()[0] == f"{path}:1:12: error: the file is not valid UTF-8 text"
+
+
+# ---- property: printing any expression and parsing it back gives the same tree ----
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from adrs_spec.errors import Span  # noqa: E402
+
+_S = Span(1, 1, 1, 2)
+_names = st.sampled_from(["a", "b", "x", "load", "n"])
+_leaves = st.one_of(
+    st.integers(0, 999).map(lambda v: ast.IntLit(v, _S)),
+    st.sampled_from([0.5, 2.25, 1e-05, 3.0]).map(lambda v: ast.FloatLit(v, _S)),
+    st.booleans().map(lambda v: ast.BoolLit(v, _S)),
+    _names.map(lambda n: ast.Name(n, _S)),
+)
+
+
+def _extend(children):
+    binder = st.builds(lambda n, r: ast.Binder(n, r, _S), st.sampled_from(["i", "j"]),
+                       st.one_of(st.none(), st.builds(lambda lo, hi: ast.Range(lo, hi, _S), children, children)))
+    return st.one_of(
+        st.builds(lambda op, a, b: ast.BinOp(op, a, b, _S, _S),
+                  st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "and", "or", "implies"]), children, children),
+        st.builds(lambda op, a: ast.UnOp(op, a, _S), st.sampled_from(["-", "not"]), children),
+        st.lists(st.sampled_from(["<", "<=", "==", "~=", "!="]), min_size=1, max_size=2).flatmap(
+            lambda ops: st.lists(children, min_size=len(ops) + 1, max_size=len(ops) + 1).map(
+                lambda xs: ast.Compare(tuple(xs), tuple(ops), tuple(_S for _ in ops), _S))),
+        st.builds(lambda n, xs: ast.Access(n, _S, tuple(xs), _S), _names, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda n, xs: ast.Call(n, _S, tuple(xs), _S), st.sampled_from(["min", "sqrt", "f"]),
+                  st.lists(children, max_size=2)),
+        st.builds(lambda op, bs, w, body: ast.Reduction(op, _S, tuple(bs), w, body, _S),
+                  st.sampled_from(["sum", "max", "count"]), st.lists(binder, min_size=1, max_size=2),
+                  st.one_of(st.none(), children), children),
+        st.builds(lambda c, a, b: ast.Cond(c, a, b, _S), children, children, children),
+        st.builds(lambda q, bs, body: ast.Quant(q, tuple(bs), body, _S), st.sampled_from(["forall", "exists"]),
+                  st.lists(binder, min_size=1, max_size=2), children),
+    )
+
+
+_exprs = st.recursive(_leaves, _extend, max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_exprs)
+def test_print_parse_round_trip(tree):
+    text = print_expr(tree)
+    assert strip_spans(parse_expr(text)) == strip_spans(tree), text
