@@ -16,7 +16,11 @@ Semantics worth knowing:
   `max`/`min` of nothing is -inf/+inf (float) or the dtype's extreme (int), `mean` NaN;
 - an out-of-range index reads the nearest element (indices are clamped), so invariants
   must check ranges themselves (a failed range check fails the guard, whatever else reads);
-- `//` and `%` are floor division and modulo (Python's); `/` always gives a float;
+- `//` and `%` are floor division and modulo (Python's), and give 0 for a zero divisor;
+  `/` always gives a float and follows IEEE 754 (x / 0 is +-inf, 0 / 0 is NaN);
+- ints are 64-bit; an int power with a negative exponent truncates toward zero;
+  `int`, `floor` and `ceil` saturate (NaN -> 0, +-inf -> the int64 extremes);
+- `min`, `max`, `clip` and the `max`/`min` reductions propagate NaN;
 - `a ~= b` is |a - b| <= tolerance * max(1, |a|, |b|);
 - `and`, `or`, `implies` and `if` are value-level (both sides may be evaluated).
 """
@@ -353,3 +357,21 @@ class Spec:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    """Direct sub-expressions, including the range bounds and filter of a reduction."""
+    if isinstance(e, Read):
+        return e.indices
+    if isinstance(e, Unary):
+        return (e.operand,)
+    if isinstance(e, Binary):
+        return (e.left, e.right)
+    if isinstance(e, Select):
+        return (e.cond, e.then, e.else_)
+    if isinstance(e, Call):
+        return e.args
+    if isinstance(e, Reduce):
+        bounds = tuple(x for v in e.vars for x in (v.lo, v.hi))
+        return bounds + ((e.where,) if e.where is not None else ()) + (e.body,)
+    return ()
