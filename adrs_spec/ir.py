@@ -18,7 +18,8 @@ Semantics worth knowing:
   must check ranges themselves (a failed range check fails the guard, whatever else reads);
 - `//` and `%` are floor division and modulo (Python's), and give 0 for a zero divisor;
   `/` always gives a float and follows IEEE 754 (x / 0 is +-inf, 0 / 0 is NaN);
-- ints are 64-bit; an int power with a negative exponent truncates toward zero;
+- ints are 64-bit (the float32 JAX evaluator computes in int32, inputs saturated to its
+  range, so an empty int `min`/`max` gives int32's extreme there); an int power with a negative exponent truncates toward zero;
   `int`, `floor` and `ceil` saturate (NaN -> 0, +-inf -> the int64 extremes);
 - `min`, `max`, `clip` and the `max`/`min` reductions propagate NaN;
 - `a ~= b` is |a - b| <= tolerance * max(1, |a|, |b|);

@@ -97,25 +97,12 @@ def describe_point(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
 
     def walk(x: ir.Expr):
         value(x)
-        for child in _children(x):
-            walk(child)
+        if not isinstance(x, ir.Reduce):  # a reduction's own indices are not bound here
+            for child in ir.children(x):
+                walk(child)
 
     walk(inv.body)
     return ", ".join(shown[:4])
-
-
-def _children(x: ir.Expr):
-    if isinstance(x, ir.Read):
-        return x.indices
-    if isinstance(x, ir.Unary):
-        return (x.operand,)
-    if isinstance(x, ir.Binary):
-        return (x.left, x.right)
-    if isinstance(x, ir.Select):
-        return (x.cond, x.then, x.else_)
-    if isinstance(x, ir.Call):
-        return x.args
-    return ()
 
 
 def output_specs(spec: ir.Spec, params: dict):

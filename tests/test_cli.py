@@ -46,7 +46,7 @@ def test_compile_writes_and_check_detects_staleness(tmp_path):
     first = (out_dir / "eplb" / "evaluator.py").read_bytes()
     code, _, _ = run("compile", str(spec), "--out", str(out_dir), cwd=tmp_path)
     assert (out_dir / "eplb" / "evaluator.py").read_bytes() == first
-    spec.write_text(spec.read_text().replace("metric balance", "metric balance2"))
+    spec.write_text(spec.read_text().replace("param layers: int = 58", "param layers: int = 57"))
     code, _, err = run("compile", "--check", str(spec), "--out", str(out_dir), cwd=tmp_path)
     assert code == 1 and "STALE" in err and "differs" in err
 
@@ -68,7 +68,7 @@ def test_failed_compile_leaves_output_untouched(tmp_path):
 @pytest.mark.parametrize("content, code, message", [
     (b"", 1, "error: the spec is empty"),
     (b"\x00\x01binary\xff", 2, "this is a binary file, not a spec"),
-    (b"spec s\nparam n: int = 3\nlet x = n / 2\n", 1, "`/` divides floats, but both sides are ints"),
+    (b"spec s\nparam n: int = 3\nlet x = n / 2\npolicy f(n) -> y: int[n]\n", 1, "`/` divides floats, but both sides are ints"),
     (b"spec s\nparam n: int = 3\nrequire n > 5\npolicy f(n) -> y: int[n]\n", 1,
      "the defaults break this requirement (n = 3)"),
     (b"spec s\nlet a = b\nlet b = a\npolicy f() -> y: int[2]\n", 1, "is defined in terms of itself"),

@@ -2,24 +2,7 @@
 from __future__ import annotations
 
 from adrs_spec import ir
-
-
-def children(e: ir.Expr) -> tuple[ir.Expr, ...]:
-    """Direct sub-expressions, including the range bounds of a reduction's variables."""
-    if isinstance(e, ir.Read):
-        return e.indices
-    if isinstance(e, ir.Unary):
-        return (e.operand,)
-    if isinstance(e, ir.Binary):
-        return (e.left, e.right)
-    if isinstance(e, ir.Select):
-        return (e.cond, e.then, e.else_)
-    if isinstance(e, ir.Call):
-        return e.args
-    if isinstance(e, ir.Reduce):
-        bounds = tuple(x for v in e.vars for x in (v.lo, v.hi))
-        return bounds + ((e.where,) if e.where is not None else ()) + (e.body,)
-    return ()
+from adrs_spec.ir import children
 
 
 def free_indices(e: ir.Expr) -> frozenset[str]:

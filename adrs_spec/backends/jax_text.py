@@ -7,6 +7,7 @@ live here so the lowering reads as lowering.
 from __future__ import annotations
 
 from adrs_spec import ir
+from adrs_spec.backends.jax_emit import py_name
 
 # Binding strength of binary operators in the spec language (higher binds tighter).
 _PRECEDENCE = {"implies": 1, "or": 2, "and": 3,
@@ -32,6 +33,8 @@ def _text(e: ir.Expr, outer: int) -> str:
         inner = _text(e.operand, 8)
         text = f"not {inner}" if e.op == "not" else f"-{inner}"
         return _paren(text, 4 if e.op == "not" else 8, outer)
+    if isinstance(e, ir.Binary) and _chained(e):    # `0 <= x and x < n` was written `0 <= x < n`
+        return _paren(" ".join(_chain(e)), 5, outer)
     if isinstance(e, ir.Binary):
         prec = _PRECEDENCE[e.op]
         right_prec = prec + 1 if e.op != "**" else prec
@@ -47,6 +50,23 @@ def _text(e: ir.Expr, outer: int) -> str:
     if isinstance(e, ir.Reduce):
         return reduce_text(e)
     raise TypeError(f"no text for {type(e).__name__}")
+
+
+def _chained(e: ir.Binary) -> bool:
+    compare = ("==", "!=", "<", "<=", ">", ">=", "~=")
+    if e.op != "and" or not isinstance(e.right, ir.Binary) or e.right.op not in compare:
+        return False
+    left = e.left
+    while isinstance(left, ir.Binary) and left.op == "and" and _chained(left):
+        left = left.right
+    return isinstance(left, ir.Binary) and left.op in compare and left.right is e.right.left
+
+
+def _chain(e: ir.Binary) -> list[str]:
+    """[a, "<=", b, "<", c] for the conjunction a chained comparison was checked into."""
+    if e.op == "and":
+        return _chain(e.left) + [e.right.op, _text(e.right.right, 6)]
+    return [_text(e.left, 6), e.op, _text(e.right, 6)]
 
 
 def _implicit(call: ir.Call) -> bool:
@@ -150,25 +170,25 @@ def split_linear(p: Poly, index: str) -> tuple[Poly, Poly] | None:
 
 def poly_code(p: Poly, static: str = "s.{}") -> str:
     """Python code for a polynomial over statics (`s.replicas - s.experts + 1`)."""
-    if not p:
-        return "0"
-    terms = []
-    for m in sorted(p, key=lambda m: (-len(m), m)):
-        c = p[m]
-        factors = [static.format(name) for _, name in m]
-        mag = abs(c)
-        body = " * ".join(([str(mag)] if mag != 1 or not factors else []) + factors)
-        terms.append(("-" if c < 0 else "+", body))
-    first_sign, first = terms[0]
-    text = ("-" if first_sign == "-" else "") + first
-    for sign, body in terms[1:]:
-        text += f" {sign} {body}"
-    return text
+    return _poly_terms(p, lambda name: static.format(py_name(name)))
 
 
 def poly_text(p: Poly) -> str:
     """The spec form of a polynomial over statics, for shape comments (`slots`)."""
-    return poly_code(p, "{}")
+    return _poly_terms(p, lambda name: name)
+
+
+def _poly_terms(p: Poly, spell) -> str:
+    if not p:
+        return "0"
+    terms = []
+    for m in sorted(p, key=lambda m: (-len(m), m)):
+        factors = [spell(name) for _, name in m]
+        mag = abs(p[m])
+        body = " * ".join(([str(mag)] if mag != 1 or not factors else []) + factors)
+        terms.append(("-" if p[m] < 0 else "+", body))
+    text = ("-" if terms[0][0] == "-" else "") + terms[0][1]
+    return text + "".join(f" {sign} {body}" for sign, body in terms[1:])
 
 
 def same_expr(a: ir.Expr, b: ir.Expr) -> bool:

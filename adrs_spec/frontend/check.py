@@ -283,19 +283,7 @@ def _has_reduction(e) -> bool:
 def _mentions_index(x: ir.Expr) -> bool:
     if isinstance(x, ir.Index):
         return True
-    return any(_mentions_index(c) for c in _children(x))
-
-
-def _children(x: ir.Expr):
-    if isinstance(x, ir.Unary):
-        return (x.operand,)
-    if isinstance(x, ir.Binary):
-        return (x.left, x.right)
-    if isinstance(x, ir.Select):
-        return (x.cond, x.then, x.else_)
-    if isinstance(x, (ir.Call, ir.Read)):
-        return x.args if isinstance(x, ir.Call) else x.indices
-    return ()
+    return any(_mentions_index(c) for c in ir.children(x))
 
 
 # ---- pass 5: requires, at the defaults ----
@@ -319,7 +307,7 @@ def _static_names(x: ir.Expr) -> set:
     if isinstance(x, ir.Static):
         return {x.name}
     out = set()
-    for c in _children(x):
+    for c in ir.children(x):
         out |= _static_names(c)
     return out
 
@@ -352,10 +340,7 @@ def _reads_output(x: ir.Expr, ctx: Context) -> bool:
             let = next(l for l in ctx.lets if l.name == x.tensor)
             if _reads_output(let.body, ctx):
                 return True
-    if isinstance(x, ir.Reduce):
-        parts = [x.body, *(v for var in x.vars for v in (var.lo, var.hi))]
-        return any(_reads_output(p, ctx) for p in parts + ([x.where] if x.where is not None else []))
-    return any(_reads_output(c, ctx) for c in _children(x))
+    return any(_reads_output(c, ctx) for c in ir.children(x))
 
 
 # ---- pass 7: metrics, bounds, objectives, score ----

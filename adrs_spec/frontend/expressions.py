@@ -327,10 +327,8 @@ def _corners(var: ir.IndexVar, scope: Scope) -> list[dict]:
 def _index_names(x: ir.Expr) -> set:
     if isinstance(x, ir.Index):
         return {x.name}
-    parts = {ir.Binary: lambda n: (n.left, n.right), ir.Unary: lambda n: (n.operand,),
-             ir.Call: lambda n: n.args, ir.Select: lambda n: (n.cond, n.then, n.else_)}.get(type(x))
     out = set()
-    for child in parts(x) if parts else ():
+    for child in ir.children(x):
         out |= _index_names(child)
     return out
 

@@ -1,10 +1,9 @@
-"""Small real specs and policies for end-to-end runs of the command line."""
+"""Small real specs shared by the backend and end-to-end tests."""
 import os
-import shutil
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The shipped EPLB spec at a small shape: same invariants, metrics and workloads.
 SMALL_EPLB = {
@@ -22,14 +21,18 @@ SMALL_EPLB = {
 }
 
 
-@pytest.fixture
-def small_eplb(tmp_path):
+def small_eplb_text() -> str:
     text = open(os.path.join(ROOT, "specs/eplb.adrs")).read()
     for old, new in SMALL_EPLB.items():
         assert old in text, old
         text = text.replace(old, new)
+    return text
+
+
+@pytest.fixture
+def small_eplb(tmp_path):
     path = tmp_path / "eplb_small.adrs"
-    path.write_text(text)
+    path.write_text(small_eplb_text())
     return path
 
 

@@ -1,0 +1,133 @@
+"""Faster lowerings for two shapes of expression that the generic rules make slow.
+
+- `count(p: X[.., p] == e)`, `sum(m where key(m) == g: v[m])` (and `mean`), with `e`/`g` an
+  index variable bound outside: a segment sum into the bins of `e`, never a one-hot
+  cube over (.., p, e).
+- `X[.., p, ..]` with `p in g * k + c .. (g + 1) * k + c`: a reshape of X's axis into
+  (g, k) blocks instead of a gather.
+Each returns None when the expression is not of its shape; the generic rule then applies.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from adrs_spec import ir
+from adrs_spec.backends.jax_emit import Val
+from adrs_spec.backends.jax_ir import conjuncts, free_indices
+from adrs_spec.backends.jax_text import poly, poly_code, poly_sub, reduce_text, split_linear
+
+if TYPE_CHECKING:
+    from adrs_spec.backends.jax_lower import Lowerer
+
+
+# ---- segment sums ----
+def segment_reduce(lw: "Lowerer", e: ir.Reduce) -> Val | None:
+    if e.op not in ("sum", "count", "mean") or any(free_indices(v.lo) or free_indices(v.hi) for v in e.vars):
+        return None
+    reduced = {v.name for v in e.vars}
+    conds = conjuncts(e.where) + (conjuncts(e.body) if e.op == "count" else [])
+    for i, cond in enumerate(conds):
+        match = _key_equality(lw, cond, reduced)
+        if match is None:
+            continue
+        key, target = match
+        rest = conds[:i] + conds[i + 1:]
+        value = None if e.op == "count" else e.body
+        if any(target in free_indices(x) for x in rest + ([value] if value is not None else [])):
+            continue
+        return _segment(lw, e, key, target, rest, value)
+    return None
+
+
+def _key_equality(lw: "Lowerer", cond: ir.Expr, reduced: set[str]) -> tuple[ir.Expr, str] | None:
+    """`key == e` (either way round) with `e` a full-range index bound outside the reduction."""
+    if not (isinstance(cond, ir.Binary) and cond.op == "=="):
+        return None
+    for side, other in ((cond.right, cond.left), (cond.left, cond.right)):
+        if not isinstance(side, ir.Index) or side.name in reduced or side.name not in lw.scope:
+            continue
+        axis = lw.axes[lw.scope[side.name]]
+        used = free_indices(other)
+        if axis.kind == "full" and other.dtype == "int" and used & reduced and side.name not in used:
+            return other, side.name
+    return None
+
+
+def _segment(lw: "Lowerer", e: ir.Reduce, key: ir.Expr, target: str, rest: list[ir.Expr],
+             value: ir.Expr | None) -> Val:
+    bins = lw.axes[lw.scope[target]]
+    lw.out.comment(f"{reduce_text(e)}: a segment sum into the bins of `{target}` (no one-hot)")
+    with lw.bind(e.vars) as keys:
+        ids = lw.lower(key)
+        mask = lw.conjoin([lw.lower(c) for c in rest])
+        vals = lw.lower(value) if value is not None else None
+        lead = tuple(k for k in lw.union(ids, mask, vals) if k not in keys)
+        full = lead + keys
+        ids_code = lw.full(lw.align(ids, full), ids.vars, full, "jnp")
+        ones = "1" if mask is None else lw.align(mask, full)
+        if vals is None:
+            weights = ones
+        elif mask is None:
+            weights = lw.align(vals, full)
+        else:
+            weights = f"jnp.where({lw.align(mask, full)}, {lw.align(vals, full)}, 0)"
+    start = "" if bins.zero_based else f", start={lw.lower(bins.var.lo).code}"
+    reduced = "" if len(keys) == 1 else f", reduced_axes={len(keys)}"
+    tail = f"{ids_code}, {bins.size}{reduced}{start})"
+    name = f"{e.op}_by_{target}"
+    if e.op == "mean":
+        total = lw.assign("total_by_" + target, Val(f"rt.segment_sum({weights}, {tail}", lead + (bins.key,),
+                                                    "float", "jnp"))
+        count = lw.assign("count_by_" + target, Val(f"rt.segment_sum({ones}, {tail}", lead + (bins.key,),
+                                                    "int", "jnp"))
+        code = f"{total.code} / {count.code}"
+        if value is not None and value.dtype == "int":
+            code = f"{total.code}.astype(s.float_dtype) / {count.code}"
+        val = Val(code, lead + (bins.key,), "float", "jnp")
+    else:
+        val = Val(f"rt.segment_sum({weights}, {tail}", lead + (bins.key,), e.dtype, "jnp")
+    return lw.assign(name, lw.transposed(lw.assign(name, val)))
+
+
+# ---- block reads ----
+def block_read(lw: "Lowerer", e: ir.Read, name: str) -> Val | None:
+    """`x[l, p]` with p over the g-th block of width k: x reshaped to (.., g, k, ..)."""
+    shifted = [(d, lw.axes[lw.scope[i.name]]) for d, i in enumerate(e.indices)
+               if isinstance(i, ir.Index) and lw.axes[lw.scope[i.name]].kind == "shift"]
+    if len(shifted) != 1:
+        return None
+    dim, axis = shifted[0]
+    blocks = _block_of(lw, axis)
+    if blocks is None:
+        return None
+    group, start = blocks
+    shape = lw.spec.tensor(e.tensor).shape
+    keys: list[str] = []
+    for d, (index, size) in enumerate(zip(e.indices, shape)):
+        if d == dim:
+            keys += [group.key, axis.key]
+        elif lw.is_whole_dim(index, size):
+            keys.append(lw.scope[index.name])
+        else:
+            return None
+    if len(set(keys)) != len(keys):
+        return None
+    start_code = "" if not start else f", start={poly_code(start, lw.static)}"
+    code = f"rt.blocks({name}, axis={dim}, count={group.size}, width={axis.size}{start_code})"
+    lw.out.comment(f"{e.tensor}[.., {axis.var.name}] over blocks of `{group.var.name}`: a reshape, no gather")
+    val = lw.assign(f"{e.tensor}_blocks", Val(code, tuple(keys), e.dtype, "jnp"))
+    return lw.transposed(val)
+
+
+def _block_of(lw: "Lowerer", axis):
+    """(the block index's axis, the start offset) when axis ranges over `g * width + start ..`."""
+    lo, hi = poly(axis.var.lo), poly(axis.var.hi)
+    width = poly_sub(hi, lo)
+    for name in sorted(free_indices(axis.var.lo)):
+        split = split_linear(lo, name)
+        if split is None or split[0] != width or name not in lw.scope:
+            continue
+        group = lw.axes[lw.scope[name]]
+        if group.zero_based and axis.deps == (group.key,):
+            return group, split[1]
+    return None

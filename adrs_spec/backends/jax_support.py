@@ -1,0 +1,316 @@
+"""Small runtime helpers that generated evaluators import (as `rt`).
+
+Everything here is plain array code with the language's semantics (see adrs_spec.ir):
+floor division and modulo, `/` by zero, `~=`, first-violation witnesses, segment sums,
+block reshapes. Shapes and statics are Python ints at trace time.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from adrs_spec.errors import InputError
+
+# ---- precision ----
+def set_precision(dtype: str) -> None:
+    """float64 evaluators need JAX's 64-bit mode; float32 ones work in either mode."""
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    elif dtype != "float32":
+        raise InputError(f"unknown dtype {dtype!r}: use \"float32\" or \"float64\"")
+
+
+def int_dtype(dtype: str) -> str:
+    return "int64" if dtype == "float64" else "int32"
+
+
+# ---- statics ----
+def param_values(declared: Mapping[str, tuple], given: Mapping | None) -> dict:
+    """Params by name: the given value, else the default; converted to the declared type."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise InputError(f"unknown param(s) {', '.join(unknown)}; the spec declares {', '.join(declared)}")
+    out = {}
+    for name, (dtype, default) in declared.items():
+        value = given.get(name, default)
+        if value is None:
+            raise InputError(f"param `{name}` has no default and no value was given")
+        out[name] = {"int": int, "float": float, "bool": bool}[dtype](value)
+    return out
+
+
+def require(holds, text: str) -> None:
+    if not holds:
+        raise InputError(f"the params break the spec's requirement `{text}`")
+
+
+# ---- scalar and elementwise semantics ----
+def divide(a, b):
+    """`/` on Python scalars: never raises (x / 0 is +-inf, 0 / 0 is nan)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if b == 0:
+            return math.nan if a == 0 else math.copysign(math.inf, a)
+        return a / b
+    return a / b
+
+
+def floor_divide(a, b):
+    """Python's `//` on ints; on arrays, division by zero gives 0 (numpy's convention)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b if b != 0 else 0
+    xp = jnp if _traced(a, b) else np
+    return xp.where(b == 0, 0, xp.floor_divide(a, xp.where(b == 0, 1, b)))
+
+
+def mod(a, b):
+    """Python's `%` on ints; on arrays, modulo zero gives 0 (numpy's convention)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a % b if b != 0 else 0
+    xp = jnp if _traced(a, b) else np
+    return xp.where(b == 0, 0, xp.remainder(a, xp.where(b == 0, 1, b)))
+
+
+def approx_equal(a, b, tolerance: float):
+    """`a ~= b`: |a - b| <= tolerance * max(1, |a|, |b|)."""
+    xp = jnp if _traced(a, b) else np
+    scale = xp.maximum(1.0, xp.maximum(abs(a), abs(b)))
+    return abs(a - b) <= tolerance * scale
+
+
+def _traced(*xs) -> bool:
+    return any(isinstance(x, jax.Array) for x in xs)
+
+
+# ---- index ranges ----
+def widest_range(lo, hi) -> np.ndarray:
+    """All values an index whose bounds vary can take: min(lo) .. max(hi) (empty if none)."""
+    lo, hi = np.asarray(lo), np.asarray(hi)
+    if lo.size == 0 or hi.size == 0:
+        return np.arange(0)
+    return np.arange(int(lo.min()), int(hi.max()))
+
+
+def blocks(x, axis: int, count: int, width: int, start: int = 0):
+    """Axis `axis` of x cut into `count` blocks of `width` from `start`: (.., count, width, ..).
+
+    A reshape when the blocks lie inside the axis; otherwise a clamped gather (an index past
+    the end reads the last element, as everywhere).
+    """
+    n = x.shape[axis]
+    width = max(0, width)
+    if 0 <= start and start + count * width <= n:
+        part = jax.lax.slice_in_dim(x, start, start + count * width, axis=axis)
+        return part.reshape(x.shape[:axis] + (count, width) + x.shape[axis + 1:])
+    index = np.clip(start + np.arange(count)[:, None] * width + np.arange(width), 0, max(n - 1, 0))
+    return jnp.take(x, index, axis=axis)
+
+
+# ---- reductions ----
+def segment_sum(values, ids, num_segments: int, reduced_axes: int = 1, start: int = 0):
+    """Sum `values` into bins `ids - start` over the last `reduced_axes` axes.
+
+    values and ids broadcast together to (lead..., reduced...); the result is
+    (lead..., num_segments). Ids outside the bins are dropped; bool values count the
+    entries where they hold. A flat scatter-add with an offset per lead row, in chunks:
+    memory stays near that of the inputs, never (lead, reduced, bins).
+    """
+    ids = jnp.asarray(ids)
+    if start:
+        ids = ids - start
+    values = jnp.asarray(values)
+    shape = jnp.broadcast_shapes(ids.shape, values.shape)
+    lead = shape[:len(shape) - reduced_axes]
+    rows = (math.prod(lead), -1)
+    ids = jnp.broadcast_to(ids, shape).reshape(rows)
+    values = jnp.broadcast_to(values, shape).reshape(rows) if values.ndim else values
+    out = _row_segment_sum(num_segments)(values, ids)
+    return out.reshape(lead + (num_segments,))
+
+
+CHUNK = 1 << 20      # scatter updates per step: bounds the temporaries of a segment sum
+
+
+@functools.lru_cache(maxsize=None)
+def _row_segment_sum(num_segments: int):
+    """(rows, n) values (or one scalar) and bins -> (rows, num_segments) sums.
+
+    Under vmap the batch is folded into the rows: XLA's scatter with batch dimensions is
+    an order of magnitude slower on CPU than a flat one. Large inputs go in chunks of
+    rows so that the flat ids and updates never exceed CHUNK entries.
+    """
+    def chunk_sum(values, ids):
+        rows = ids.shape[0]
+        count = values.dtype == jnp.bool_
+        valid = (ids >= 0) & (ids < num_segments) & (values if count else True)
+        flat = jnp.where(valid, ids + (jnp.arange(rows) * num_segments)[:, None], rows * num_segments)
+        updates = jnp.ones((), ids.dtype) if count else values
+        updates = jnp.broadcast_to(updates, flat.shape).reshape(-1)
+        out = jax.ops.segment_sum(updates, flat.reshape(-1), num_segments=rows * num_segments)
+        return out.reshape(rows, num_segments)
+
+    @jax.custom_batching.custom_vmap
+    def rows_sum(values, ids):
+        rows, n = ids.shape
+        step = _chunk_rows(rows, n)
+        if step == rows:
+            return chunk_sum(values, ids)
+        split = lambda x: x.reshape((rows // step, step) + x.shape[1:])  # noqa: E731
+        if values.ndim:
+            out = jax.lax.map(lambda c: chunk_sum(*c), (split(values), split(ids)))
+        else:
+            out = jax.lax.map(lambda c: chunk_sum(values, c), split(ids))
+        return out.reshape(rows, num_segments)
+
+    @rows_sum.def_vmap
+    def batched(axis_size, in_batched, values, ids):
+        n = ids.shape[-1]
+        ids = ids if in_batched[1] else jnp.broadcast_to(ids, (axis_size,) + ids.shape)
+        if values.ndim:
+            values = values if in_batched[0] else jnp.broadcast_to(values, (axis_size,) + values.shape)
+            values = values.reshape(-1, n)
+        out = rows_sum(values, ids.reshape(-1, n))
+        return out.reshape(axis_size, -1, num_segments), True
+
+    return rows_sum
+
+
+def _chunk_rows(rows: int, n: int) -> int:
+    """The largest divisor of `rows` whose chunk holds at most CHUNK entries (1 at least)."""
+    if rows * n <= CHUNK:
+        return rows
+    best = 1
+    for d in range(1, int(math.isqrt(rows)) + 1):
+        if rows % d == 0:
+            for c in (d, rows // d):
+                if c * n <= CHUNK and c > best:
+                    best = c
+    return best
+
+
+def masked_mean(values, mask, axis):
+    """mean over `axis` where mask holds; NaN when nothing does."""
+    values, mask = jnp.broadcast_arrays(values, mask)
+    total = jnp.sum(jnp.where(mask, values, 0), axis=axis)
+    count = jnp.sum(mask, axis=axis)
+    return total / count
+
+
+# ---- guards ----
+def first_violation(ok, values: tuple) -> tuple:
+    """(passed, witness): witness holds the values of the invariant's variables at the first
+    violation in row-major order, or -1s when every point passes.
+
+    `values` are the variables' value arrays, each broadcastable to ok's axes. The first
+    violation is found axis by axis (which row, then which column in it, ...): one pass of
+    `all` over the array instead of an argmin over all of it.
+    """
+    shape = np.broadcast_shapes(np.shape(ok), *(np.shape(v) for v in values))
+    if math.prod(shape) == 0:
+        return jnp.asarray(True), jnp.full((len(values),), -1, jnp.int32)
+    ok = jnp.broadcast_to(ok, shape)
+    if not shape:
+        return ok, jnp.zeros((0,), jnp.int32)
+    coords = []
+    part = ok
+    passed = None
+    for _ in shape:
+        rows_ok = jnp.all(part, axis=tuple(range(1, part.ndim))) if part.ndim > 1 else part
+        passed = jnp.all(rows_ok) if passed is None else passed
+        coords.append(jnp.argmin(rows_ok))
+        part = part[coords[-1]]
+    witness = []
+    for v in values:
+        v = np.asarray(v).reshape((1,) * (len(shape) - np.ndim(v)) + np.shape(v))
+        at = tuple(c if size > 1 else 0 for c, size in zip(coords, v.shape))
+        witness.append(jnp.asarray(v, jnp.int32)[at])
+    return passed, jnp.where(passed, -1, jnp.stack(witness))
+
+
+# ---- the batch boundary ----
+def cast_tensors(t: dict, declared: Mapping[str, tuple], s) -> dict:
+    """Fields and outputs in the evaluator's dtypes (inside the jitted function)."""
+    target = {"float": s.float_dtype, "int": s.int_dtype, "bool": jnp.bool_}
+    return {name: jnp.asarray(x).astype(target[declared[name][0]]) for name, x in t.items()}
+
+
+def prepare_batch(given: Mapping, declared: Mapping[str, tuple], shapes: Mapping[str, tuple],
+                  what: str, s) -> dict:
+    """Check the names and shapes of a batch (B, *shape) and convert it for the device.
+
+    Arrays end up in the evaluator's dtypes in 64-byte-aligned host memory, which the CPU
+    backend uses in place (no second copy). Ints beyond int32 are clamped in 32-bit mode:
+    a clamped value is still outside every index range, so guards keep failing on it
+    instead of seeing it wrap around to a valid id.
+    """
+    names = set(given)
+    missing = sorted(set(declared) - names)
+    extra = sorted(names - set(declared))
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                ([f"unexpected {', '.join(extra)}"] if extra else [])
+        raise InputError(f"{what}: {'; '.join(parts)} (expected {', '.join(declared)})")
+    out = {}
+    batch = None
+    for name, (dtype, _) in declared.items():
+        x = given[name]
+        shape = tuple(np.shape(x))
+        if shape[1:] != tuple(shapes[name]) or (batch is not None and shape[:1] != (batch,)):
+            expected = ", ".join(["batch", *map(str, shapes[name])])
+            raise InputError(f"{what}: `{name}` has shape {shape}, expected ({expected})")
+        batch = shape[0]
+        out[name] = x if isinstance(x, jax.Array) else host_array(x, dtype, s, name)
+    return out
+
+
+def host_array(x, dtype: str, s, name: str = "") -> np.ndarray:
+    """A batch (B, ...) in the evaluator's dtype and aligned host memory (copied only if need be)."""
+    x = np.asarray(x)
+    target = _target_dtype(dtype, s)
+    if x.dtype == target and x.ctypes.data % ALIGN == 0:
+        return x
+    out = _aligned(x.shape, target)
+    _convert_into(out, x, dtype, name)
+    return out
+
+
+def host_stack(parts: list, dtype: str, s, name: str = "") -> np.ndarray:
+    """Instances stacked into a batch, converted in the same single pass over the data."""
+    parts = [np.asarray(x) for x in parts]
+    out = _aligned((len(parts),) + parts[0].shape, _target_dtype(dtype, s))
+    for row, x in zip(out, parts):
+        _convert_into(row, x, dtype, name)
+    return out
+
+
+def _target_dtype(dtype: str, s) -> np.dtype:
+    return np.dtype({"float": s.float_dtype, "int": s.int_dtype, "bool": np.bool_}[dtype])
+
+
+ALIGN = 64
+
+
+def _aligned(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    size = math.prod(shape) * dtype.itemsize
+    raw = np.empty(size + ALIGN, dtype=np.uint8)
+    start = (-raw.ctypes.data) % ALIGN
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def _convert_into(out: np.ndarray, x: np.ndarray, dtype: str, name: str) -> None:
+    if dtype == "int":
+        if not (np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_):
+            raise InputError(f"`{name}` must hold integers, but its dtype is {x.dtype}")
+        bounds = np.iinfo(out.dtype)
+        if np.issubdtype(x.dtype, np.unsignedinteger) and x.dtype.itemsize >= out.dtype.itemsize:
+            np.minimum(x, bounds.max, out=out, casting="unsafe")
+            return
+        if x.dtype.itemsize > out.dtype.itemsize:
+            np.clip(x, bounds.min, bounds.max, out=out, casting="unsafe")
+            return
+    np.copyto(out, x, casting="unsafe")
