@@ -14,7 +14,7 @@ import numpy as np
 from adrs_spec import ir
 from adrs_spec.errors import SpecError
 from adrs_spec.statics import bind, eval_static, shape_of
-from adrs_spec.workloads.generators import GENERATORS, GeneratorError, sample_value
+from adrs_spec.workloads.generators import GENERATORS, GeneratorError, sample_choice, sample_range
 
 MAX_RESAMPLES = 200
 
@@ -54,8 +54,8 @@ def case_rng(seed: int, name: str, case: int) -> np.random.Generator:
 def _sample(rng, value: ir.Value, env: dict):
     if isinstance(value, ir.Sampled):
         if value.choices:
-            return sample_value(rng, tuple(eval_static(c, env) for c in value.choices))
-        return sample_value(rng, (eval_static(value.lo, env), eval_static(value.hi, env)))
+            return sample_choice(rng, tuple(eval_static(c, env) for c in value.choices))
+        return sample_range(rng, eval_static(value.lo, env), eval_static(value.hi, env))
     return eval_static(value, env)
 
 

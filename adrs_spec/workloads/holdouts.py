@@ -98,7 +98,8 @@ def _boundary(spec: ir.Spec, train: WorkloadSet) -> WorkloadSet | None:
         return None
     group = train.groups[0]
     instance = {n: a[0] for n, a in group.fields.items()}
-    variants = boundary_cases(instance, loads)
+    positive = [f.name for f in spec.fields() if f.name in loads and f.lower[0] == ">"]
+    variants = boundary_cases(instance, loads, positive=positive)
     names = sorted(variants)
     fields = {n: np.stack([variants[v][n] for v in names]) for n in instance}
     g = Group(dict(group.params), fields, cases=list(range(len(names))), labels=list(names),

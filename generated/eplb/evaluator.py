@@ -17,7 +17,7 @@ from adrs_spec.backends import jax_support as rt
 
 SPEC = 'eplb'
 SOURCE = 'specs/eplb.adrs'
-SOURCE_SHA256 = '8ead1a22fb0cc2afcf01461cd11584155b81e631ed22cd0e28fcbd7c0a6fca51'
+SOURCE_SHA256 = 'bc1d12f17e98402e74af46d3fa4058d56634e89778caca72b09600c4a7edee04'
 COMPILER_VERSION = '0.1.0'
 TOLERANCE = 0.0001
 # name: (dtype, default)
