@@ -3,14 +3,15 @@ generated evaluator, and render the report."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from adrs_spec import ir
-from adrs_spec.errors import InputError, SpecError
+from adrs_spec.errors import InputError
 from adrs_spec.frontend.check import compile_file
-from adrs_spec.validate import MAX_WITNESSES, Report, evaluate_set, verdict_of
+from adrs_spec.validate import Report, evaluate_set, verdict_of
 from adrs_spec.workloads.build import WorkloadSet, build
 
 # Failures that mean the policy file itself is unusable: a usage error (exit 2), not a verdict.
@@ -18,29 +19,36 @@ LOAD_FAILURES = ("load_error",)
 
 
 class BatchEvaluator:
-    """The spec's generated guards + simulator, one jitted function per param tuple (shape)."""
+    """The spec's generated guards + simulator over the arrays of one workload group."""
 
     def __init__(self, spec: ir.Spec, float64: bool = False):
-        from adrs_spec.evaluator import compile_in_memory
+        from adrs_spec.evaluator import Evaluator, compile_in_memory
 
         self.spec = spec
-        self.module = compile_in_memory(spec)
-        self.dtype = "float64" if float64 else "float32"
-        self._cache: dict[tuple, Callable] = {}
+        self.evaluator = Evaluator(spec, compile_in_memory(spec), "float64" if float64 else "float32")
 
-    def evaluate(self, params: dict, fields: dict[str, np.ndarray], outputs: dict[str, np.ndarray]):
-        key = tuple(sorted(params.items()))
-        if key not in self._cache:
-            self._cache[key] = self.module.make_evaluator(dict(params), dtype=self.dtype)
-        result = self._cache[key](fields, outputs)
-        return _Results({k: np.asarray(v) for k, v in result["passed"].items()},
-                        {k: np.asarray(v) for k, v in result["witness"].items()},
-                        {k: np.asarray(v) for k, v in result["metrics"].items()})
+    def evaluate(self, params: dict, fields: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> "Results":
+        size = len(next(iter(fields.values())))
+        per_instance = self.evaluator.evaluate_batch(
+            params, [{n: a[i] for n, a in fields.items()} for i in range(size)],
+            [{n: a[i] for n, a in outputs.items()} for i in range(size)])
+        return Results.of(self.spec, per_instance)
 
 
-class _Results:
-    def __init__(self, passed, witness, metrics):
-        self.passed, self.witness, self.metrics = passed, witness, metrics
+@dataclass(frozen=True)
+class Results:
+    """Per guard and metric, one entry per instance of the group."""
+
+    passed: dict[str, np.ndarray]
+    witness: dict[str, list]
+    metrics: dict[str, np.ndarray]
+
+    @staticmethod
+    def of(spec: ir.Spec, per_instance) -> "Results":
+        names = [inv.name for inv in spec.invariants]
+        return Results({n: np.array([r.guard(n).passed for r in per_instance], dtype=bool) for n in names},
+                       {n: [r.guard(n).witness for r in per_instance] for n in names},
+                       {m.name: np.array([r.metrics[m.name] for r in per_instance]) for m in spec.metrics})
 
 
 def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload) -> dict[str, np.ndarray]:

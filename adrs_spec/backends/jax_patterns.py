@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from adrs_spec import ir
 from adrs_spec.backends.jax_emit import Val
 from adrs_spec.backends.jax_ir import conjuncts, free_indices
-from adrs_spec.backends.jax_text import poly, poly_code, poly_sub, reduce_text, split_linear
+from adrs_spec.backends.jax_text import poly, poly_code, poly_sub, reduce_text, spec_text, split_linear
 
 if TYPE_CHECKING:
     from adrs_spec.backends.jax_lower import Lowerer
@@ -57,6 +57,10 @@ def _segment(lw: "Lowerer", e: ir.Reduce, key: ir.Expr, target: str, rest: list[
              value: ir.Expr | None) -> Val:
     bins = lw.axes[lw.scope[target]]
     lw.out.comment(f"{reduce_text(e)}: a segment sum into the bins of `{target}` (no one-hot)")
+    limit, rest = _rank_prefix(e, rest)
+    if limit is not None:
+        lw.out.comment(f"`{e.vars[-1].name} < {spec_text(limit)}` keeps a prefix of each row: "
+                       f"ranks past the largest limit are never visited")
     with lw.bind(e.vars) as keys:
         ids = lw.lower(key)
         mask = lw.conjoin([lw.lower(c) for c in rest])
@@ -71,9 +75,13 @@ def _segment(lw: "Lowerer", e: ir.Reduce, key: ir.Expr, target: str, rest: list[
             weights = lw.align(vals, full)
         else:
             weights = f"jnp.where({lw.align(mask, full)}, {lw.align(vals, full)}, 0)"
+        prefix = ""
+        if limit is not None:
+            bound = lw.lower(limit)
+            prefix = f", prefix={lw.align(bound, full[:-1])}"
     start = "" if bins.zero_based else f", start={lw.lower(bins.var.lo).code}"
     reduced = "" if len(keys) == 1 else f", reduced_axes={len(keys)}"
-    tail = f"{ids_code}, {bins.size}{reduced}{start})"
+    tail = f"{ids_code}, {bins.size}{reduced}{start}{prefix})"
     name = f"{e.op}_by_{target}"
     if e.op == "mean":
         total = lw.assign("total_by_" + target, Val(f"rt.segment_sum({weights}, {tail}", lead + (bins.key,),
@@ -87,6 +95,21 @@ def _segment(lw: "Lowerer", e: ir.Reduce, key: ir.Expr, target: str, rest: list[
     else:
         val = Val(f"rt.segment_sum({weights}, {tail}", lead + (bins.key,), e.dtype, "jnp")
     return lw.assign(name, lw.transposed(lw.assign(name, val)))
+
+
+def _rank_prefix(e: ir.Reduce, conds: list[ir.Expr]) -> tuple[ir.Expr | None, list[ir.Expr]]:
+    """`r < n` on the last reduced variable (r in 0 .. static): rows are ragged prefixes.
+
+    Returns (n, the other conditions), or (None, conds) when there is no such condition.
+    """
+    last = e.vars[-1]
+    if not (isinstance(last.lo, ir.Const) and last.lo.value == 0):
+        return None, conds
+    for i, c in enumerate(conds):
+        if (isinstance(c, ir.Binary) and c.op == "<" and isinstance(c.left, ir.Index)
+                and c.left.name == last.name and last.name not in free_indices(c.right)):
+            return c.right, conds[:i] + conds[i + 1:]
+    return None, conds
 
 
 # ---- block reads ----

@@ -112,18 +112,25 @@ def blocks(x, axis: int, count: int, width: int, start: int = 0):
 
 
 # ---- reductions ----
-def segment_sum(values, ids, num_segments: int, reduced_axes: int = 1, start: int = 0):
+def segment_sum(values, ids, num_segments: int, reduced_axes: int = 1, start: int = 0, prefix=None):
     """Sum `values` into bins `ids - start` over the last `reduced_axes` axes.
 
     values and ids broadcast together to (lead..., reduced...); the result is
     (lead..., num_segments). Ids outside the bins are dropped; bool values count the
     entries where they hold. A flat scatter-add with an offset per lead row, in chunks:
     memory stays near that of the inputs, never (lead, reduced, bins).
+
+    `prefix` (broadcastable to all axes but the last) keeps only the entries whose position
+    on the last axis is below it: ragged rows such as the first logcnt[l, e] slots of
+    log2phy[l, e, :]. Positions are visited one plane at a time up to the largest prefix,
+    so padding past it costs nothing.
     """
     ids = jnp.asarray(ids)
     if start:
         ids = ids - start
     values = jnp.asarray(values)
+    if prefix is not None:
+        return _prefix_segment_sum(values, ids, num_segments, reduced_axes, jnp.asarray(prefix))
     shape = jnp.broadcast_shapes(ids.shape, values.shape)
     lead = shape[:len(shape) - reduced_axes]
     rows = (math.prod(lead), -1)
@@ -131,6 +138,29 @@ def segment_sum(values, ids, num_segments: int, reduced_axes: int = 1, start: in
     values = jnp.broadcast_to(values, shape).reshape(rows) if values.ndim else values
     out = _row_segment_sum(num_segments)(values, ids)
     return out.reshape(lead + (num_segments,))
+
+
+def _prefix_segment_sum(values, ids, num_segments: int, reduced_axes: int, limit):
+    shape = jnp.broadcast_shapes(ids.shape, values.shape, limit.shape + (1,))
+    ids = jnp.broadcast_to(ids, shape)
+    values = jnp.broadcast_to(values, shape) if values.ndim else values
+    limit = jnp.broadcast_to(limit, shape[:-1])
+    keep = reduced_axes - 1
+    if shape[-1] == 0:
+        return segment_sum(jnp.zeros(shape[:-1] + (1,), jnp.bool_), jnp.zeros(shape[:-1] + (1,), jnp.int32),
+                           num_segments, reduced_axes)
+
+    def plane(k):
+        inside = k < limit
+        ids_k = jax.lax.dynamic_index_in_dim(ids, k, axis=-1, keepdims=keep == 0)
+        v = jax.lax.dynamic_index_in_dim(values, k, axis=-1, keepdims=keep == 0) if values.ndim else values
+        if keep == 0:
+            inside = inside[..., None]
+        weights = inside & v if v.dtype == jnp.bool_ else jnp.where(inside, v, 0)
+        return segment_sum(weights, ids_k, num_segments, max(keep, 1))
+
+    top = jnp.clip(jnp.max(limit, initial=0), 1, shape[-1])
+    return jax.lax.fori_loop(1, top, lambda k, acc: acc + plane(k), plane(0))
 
 
 CHUNK = 1 << 20      # scatter updates per step: bounds the temporaries of a segment sum
@@ -311,6 +341,21 @@ def _convert_into(out: np.ndarray, x: np.ndarray, dtype: str, name: str) -> None
             np.minimum(x, bounds.max, out=out, casting="unsafe")
             return
         if x.dtype.itemsize > out.dtype.itemsize:
-            np.clip(x, bounds.min, bounds.max, out=out, casting="unsafe")
+            _narrow_into(out, x, bounds.min, bounds.max)
             return
     np.copyto(out, x, casting="unsafe")
+
+
+NARROW_CHUNK = 1 << 16
+
+
+def _narrow_into(out: np.ndarray, x: np.ndarray, lo: int, hi: int) -> None:
+    """out[...] = clip(x, lo, hi), chunk by chunk: a range check on data still in cache, and a
+    plain copy where every value fits (the usual case; clipping costs twice as much)."""
+    src, dst = np.ascontiguousarray(x).reshape(-1), out.reshape(-1)
+    for i in range(0, src.size, NARROW_CHUNK):
+        a, b = src[i:i + NARROW_CHUNK], dst[i:i + NARROW_CHUNK]
+        if a.min() < lo or a.max() > hi:
+            np.clip(a, lo, hi, out=b, casting="unsafe")
+        else:
+            np.copyto(b, a, casting="unsafe")

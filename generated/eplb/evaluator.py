@@ -190,9 +190,10 @@ def slots_listed_once(s: Statics, log2phy, logcnt):
     """forall l, p in 0 .. replicas: count(e, r where r < logcnt[l, e]: log2phy[l, e, r] == p) == 1"""
     # count(e, r where r < logcnt[l, e]: log2phy[l, e, r] == p): a segment sum into the bins of
     # `p` (no one-hot)
-    r = np.arange(s.max_copies)  # (max_copies,)
+    # `r < logcnt[l, e]` keeps a prefix of each row: ranks past the largest limit are never
+    # visited
     # (layers, replicas)
-    count_by_p = rt.segment_sum(r < logcnt[:, :, None], log2phy, s.replicas, reduced_axes=2)
+    count_by_p = rt.segment_sum(1, log2phy, s.replicas, reduced_axes=2, prefix=logcnt)
     ok = count_by_p == 1  # (layers, replicas)
     l = np.arange(s.layers)  # (layers,)
     p = np.arange(s.replicas)  # (replicas,)

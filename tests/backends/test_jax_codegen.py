@@ -204,6 +204,9 @@ let sum_by_id[v in 0 .. n] = sum(i where ids[i] == v: x[i])
 let mean_by_id[v in 0 .. n] = mean(i where ids[i] == v: x[i])
 let filtered_by_id[v in 0 .. n] = count(i where x[i] > 0.0: ids[i] == v)
 let pairs[v in 0 .. n] = count(i, j where j < i: ids[i] + ids[j] == v)
+let prefix_count[v in 0 .. n] = count(i, j in 0 .. n where j < ids[i]: (i + j) % n == v)
+let prefix_sum[v in 0 .. n] = sum(i, j where j < ids[i] and (i * j) % n == v: grid[i, j])
+let prefix_mean[v in 0 .. n] = mean(i, j where j < ids[i] and (i * j) % n == v: grid[i, j])
 let block_sums[b in 0 .. n // k] = sum(i in b * k .. (b + 1) * k: x[i])
 let offset_blocks[b in 0 .. n // k - 1] = sum(i in b * k + 1 .. (b + 1) * k + 1: x[i])
 let triangle[i in 0 .. n] = sum(j in 0 .. i + 1: x[j])
@@ -258,13 +261,27 @@ def test_every_construct_agrees_with_the_reference(seed):
             np.testing.assert_array_equal(have, want, err_msg=name)
 
 
+def test_ragged_prefixes_skip_padding():
+    source = module_source(spec_of(TOY + CONSTRUCTS), __version__)
+    assert "rt.segment_sum(1, rt.mod(i[:, None] + j, s.n), s.n, reduced_axes=2, prefix=ids)" in source
+
+
+def test_ints_beyond_int32_saturate_and_still_fail_the_guard(eplb_small):
+    spec, ev = eplb_small
+    rng = np.random.default_rng(4)
+    outputs = valid_eplb_outputs(rng, 3, 16, 24, 9)
+    outputs["phy2log"][2, 7] = 2 ** 40 + 3          # would wrap to 3, a valid id, if truncated
+    (got,) = ev.evaluate_batch({}, [eplb_fields(rng)], [outputs])
+    assert got.guard("ids_in_range").witness == (2, 7)
+
+
 def test_fast_forms_are_used_for_counts_and_blocks():
     source = module_source(compile_file(os.path.join(ROOT, "specs/eplb.adrs")), __version__)
     counts = source[source.index("def counts_match"):source.index("def every_expert_placed")]
     listed = source[source.index("def slots_listed_once"):source.index("def no_dropped_tokens")]
     gpus = source[source.index("def gpu_load"):source.index("# ---- invariants")]
     assert "rt.segment_sum(1, phy2log, s.experts)" in counts
-    assert "rt.segment_sum(r < logcnt[:, :, None], log2phy, s.replicas, reduced_axes=2)" in listed
+    assert "rt.segment_sum(1, log2phy, s.replicas, reduced_axes=2, prefix=logcnt)" in listed
     assert "rt.blocks(slot_load, axis=1, count=s.gpus, width=s.slots)" in gpus
     assert "one_hot" not in source and "[:, :, None] == " not in source
 
