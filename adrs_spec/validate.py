@@ -119,7 +119,7 @@ def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: Work
     times: list[float] = []
     for group in wset.groups:
         run = sandbox.run_policy(path=policy_path, function=spec.policy.name, calls=policy_calls(spec, group),
-                                 outputs=output_specs(spec, group.params))
+                                 outputs=output_specs(spec, group.params), arg_names=spec.policy.args)
         if not run.ok:
             f = run.failure
             label = group.labels[f.call_index] if f.call_index is not None and f.call_index < len(group.labels) else None

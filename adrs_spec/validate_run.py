@@ -114,7 +114,7 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
             say(f"running {os.path.basename(policy_path)} on {wset.kind} set {wset.name} ({wset.size} instances)")
             rep = evaluate_set(spec, evaluator, sandbox, policy_path, wset)
             if rep.failure and rep.failure["kind"] in LOAD_FAILURES:
-                raise InputError(f"{policy_path}: {rep.failure['message']}")
+                raise InputError(rep.failure["message"])
             reports.append(rep)
             if rep.failure:
                 break

@@ -1,5 +1,7 @@
 """Small real specs shared by the backend and end-to-end tests."""
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -39,3 +41,10 @@ def small_eplb(tmp_path):
 @pytest.fixture
 def policies():
     return os.path.join(ROOT, "specs/eplb/policies")
+
+
+def run_cli(*args, cwd=ROOT, timeout=240):
+    """`adrs-spec ARGS` in a real subprocess: (exit code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "adrs_spec.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    return proc.returncode, proc.stdout, proc.stderr

@@ -1,18 +1,10 @@
 """The command line as a user runs it: real subprocesses, exit codes, messages, files on disk."""
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(*args, cwd=ROOT, timeout=240):
-    proc = subprocess.run([sys.executable, "-m", "adrs_spec.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    return proc.returncode, proc.stdout, proc.stderr
+from conftest import ROOT, run_cli as run
 
 
 def test_help_lists_commands():

@@ -76,6 +76,7 @@ class Generator:
     params: dict[str, GenParam]
     fn: Callable[..., np.ndarray] = field(repr=False)
     dims: tuple[str, ...] | None = None     # the required shape's axis names, or None for any rank
+    loads: bool = False     # draws load (tokens, requests): boundary holdouts may push it to extremes
 
     def __call__(self, rng: np.random.Generator, shape: tuple[int, ...], **params) -> np.ndarray:
         shape = self._check_shape(shape)
@@ -191,6 +192,7 @@ register(Generator(
     },
     _zipf_drift,
     dims=("windows", "layers", "experts"),
+    loads=True,
 ))
 
 

@@ -48,7 +48,7 @@ def holdout_sets(spec: ir.Spec, seed: int, train: list[WorkloadSet] | None = Non
     train = train if train is not None else training_sets(spec, seed)
     boundary = _boundary(spec, train[0])
     if boundary is None:
-        notes.append("auto_boundary: skipped (no non-negative float field to push to extremes)")
+        notes.append("auto_boundary: skipped (no field drawn from a load generator such as zipf_drift)")
     else:
         sets.append(boundary)
     return sets, notes
@@ -91,9 +91,32 @@ def _shapes(spec: ir.Spec, base: ir.Workload):
     return [ir.Assign(k, ir.Const(v, "int", span), span) for k, v in found[0].items()], ""
 
 
+def _load_fields(spec: ir.Spec, workload: ir.Workload) -> list[str]:
+    """Non-negative float fields cut from traces of a load generator (tokens, requests):
+    extremes of those are hard but fair inputs; extremes of, say, model sizes may leave no
+    valid answer at all."""
+    from adrs_spec.workloads.generators import GENERATORS
+
+    load_traces = {t.name for t in workload.traces if GENERATORS[t.generator].loads}
+    if workload.cut is None:
+        sources = {t.name: {t.name} for t in workload.traces}
+    else:
+        sources = {name: set(_tensors_read(expr)) for name, expr in workload.cut.fields}
+    return [f.name for f in spec.fields() if f.dtype == "float" and f.lower is not None
+            and f.lower[0] in (">=", ">") and isinstance(f.lower[1], ir.Const) and f.lower[1].value == 0
+            and sources.get(f.name, set()) & load_traces]
+
+
+def _tensors_read(e: ir.Expr):
+    if isinstance(e, ir.Read):
+        yield e.tensor
+    for child in ir.children(e):
+        yield from _tensors_read(child)
+
+
 def _boundary(spec: ir.Spec, train: WorkloadSet) -> WorkloadSet | None:
-    loads = [f.name for f in spec.fields() if f.dtype == "float" and f.lower is not None
-             and f.lower[0] in (">=", ">") and isinstance(f.lower[1], ir.Const) and f.lower[1].value == 0]
+    workload = next((w for w in spec.workloads if w.name == train.name), spec.workloads[0] if spec.workloads else None)
+    loads = _load_fields(spec, workload) if workload is not None else []
     if not loads or not train.groups:
         return None
     group = train.groups[0]

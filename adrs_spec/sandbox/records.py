@@ -1,0 +1,64 @@
+"""The records a sandboxed policy run hands back: what outputs are expected, what went wrong,
+and what came out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OUTPUT_KINDS = ("int", "float", "bool")
+
+# Failure kinds. `bad_output` means the policy ran but broke its contract (a verdict on the
+# policy); `load_error` means the file itself is unusable; the others are runtime failures.
+FAILURE_KINDS = ("load_error", "bad_output", "crash", "timeout", "memory", "killed", "forbidden")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One declared output of the policy: its name, element kind and exact shape."""
+
+    name: str
+    kind: str                # "int" | "float" | "bool"
+    shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if self.kind not in OUTPUT_KINDS:
+            raise ValueError(f"output `{self.name}`: kind must be one of {', '.join(OUTPUT_KINDS)}, not {self.kind!r}")
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype outputs of this kind are handed back in."""
+        return np.dtype({"int": np.int64, "float": np.float64, "bool": np.bool_}[self.kind])
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a policy run stopped: a kind from FAILURE_KINDS, a one-line message, the index of the
+    call it happened on (None when not tied to a call, e.g. loading), and optional detail
+    (the policy's traceback, the last lines it printed)."""
+
+    kind: str
+    message: str
+    call_index: int | None = None
+    detail: str | None = None
+
+
+@dataclass
+class PolicyRun:
+    """The result of one `Sandbox.run_policy`.
+
+    outputs[i] is the tuple of numpy arrays returned for call i, in the declared output
+    order; times_s[i] is the policy's measured runtime on call i (median of the timed
+    repeats); repeat_times_s[i] lists every timed repeat. On failure, outputs and times
+    hold the calls that completed before it.
+    """
+
+    failure: Failure | None = None
+    outputs: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+    times_s: list[float] = field(default_factory=list)
+    repeat_times_s: list[list[float]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None

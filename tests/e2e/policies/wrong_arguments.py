@@ -1,0 +1,2 @@
+def rebalance_experts(weight, num_replicas):
+    return None

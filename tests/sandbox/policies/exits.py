@@ -1,0 +1,5 @@
+import os
+
+
+def place(weight, replicas):
+    os._exit(3)

@@ -1,0 +1,7 @@
+"""Never finishes importing."""
+while True:
+    pass
+
+
+def place(weight, replicas):
+    return None

@@ -1,0 +1,2 @@
+def place(weight, replicas):
+    weight.sum()

@@ -1,0 +1,5 @@
+"""A policy with a syntax error on line 5."""
+
+
+def place(weight, replicas):
+    return (weight, replicas
