@@ -7,6 +7,8 @@ from adrs_spec.frontend.parser import parse
 
 BASE = 'spec toy "A toy"\nparam n: int = 4 in 1 .. 10\nparam k: int = 2\nrequire n % k == 0\nlet half = n // k\ninstance {\n  observe load: float[n] >= 0\n  hidden  future: float[n] >= 0\n}\npolicy assign(load, k) -> slot: int[n], share: float[n]\ninvariant in_range: forall i: 0 <= slot[i] < k\nlet bin_load[b in 0 .. k] = sum(i where slot[i] == b: future[i])\nmetric balance = mean(b: bin_load[b]) / max(b: bin_load[b])\nobjective maximize balance\nscore 100 * balance\n'
 
+WORKLOAD = "workload w {\n  cases 2\n  trace load: float[n] = uniform(low = 0.0, high = 1.0)\n  trace future: float[n] = uniform(low = 0.0, high = 1.0)\n}\n"
+
 
 def sub(old: str, new: str) -> str:
     assert old in BASE, old
@@ -110,6 +112,16 @@ CASES = [
      'toy.adrs:16:67: error: index `i` ranges over 2 .. 6, but dimension 1 of `load` has size 4\n  let over[b in 0 .. k] = sum(i in b * half .. (b + 2) * half: load[i])\n                                                                    ^\n  note: `i` is bound at line 16, column 29'),
     ('empty_reduction_range', BASE + "let e = sum(i in 3 .. 1: load[i])\n",
      'toy.adrs:16:18: error: the range 3 .. 1 of `i` is empty at the defaults\n  let e = sum(i in 3 .. 1: load[i])\n                   ^^^^^^\n  note: ranges are half-open: `a .. b` holds a, a+1, ..., b-1'),
+    ('unknown_generator', BASE + WORKLOAD.replace("uniform(low = 0.0, high = 1.0)\n  trace future", "unifrom(low = 0.0, high = 1.0)\n  trace future"),
+     'toy.adrs:18:26: error: unknown generator `unifrom`\n    trace load: float[n] = unifrom(low = 0.0, high = 1.0)\n                           ^^^^^^^\n  note: did you mean `uniform`?'),
+    ('unknown_generator_param', BASE + WORKLOAD.replace("(low = 0.0, high = 1.0)\n  trace future", "(lo = 0.0, high = 1.0)\n  trace future"),
+     'toy.adrs:18:34: error: generator `uniform` has no parameter `lo`\n    trace load: float[n] = uniform(lo = 0.0, high = 1.0)\n                                   ^^\n  note: did you mean `low`?'),
+    ('workload_missing_field', BASE + WORKLOAD.replace("  trace future: float[n] = uniform(low = 0.0, high = 1.0)\n", ""),
+     'toy.adrs:16:10: error: the workload does not give instance field(s) `future`\n  workload w {\n           ^\n  note: every field of the instance block needs a value'),
+    ('holdout_unknown_base', BASE + WORKLOAD + "holdout h from v with n = 6\n",
+     'toy.adrs:21:16: error: unknown workload `v`\n  holdout h from v with n = 6\n                 ^\n  note: a holdout shifts a declared workload'),
+    ('holdout_unknown_name', BASE + WORKLOAD + "holdout h from w with m = 6\n",
+     "toy.adrs:21:23: error: holdout `h` sets `m`, which workload `w` does not have\n  holdout h from w with m = 6\n                        ^\n  note: a holdout may set params, the workload's own names, and generator parameters"),
 ]
 
 
