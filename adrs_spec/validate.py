@@ -67,8 +67,10 @@ def policy_calls(spec: ir.Spec, group) -> list[tuple]:
     return calls
 
 
-def describe_point(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: dict[str, np.ndarray]) -> str:
-    """The values the invariant reads at the violating point, e.g. `logcnt[3, 17] = 0`."""
+def describe_point(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: dict[str, np.ndarray],
+                   params: dict | None = None) -> str:
+    """The values the invariant reads at the violating point, e.g. `logcnt[3, 17] = 0`, and
+    (given the params) its reductions there."""
     shown: list[str] = []
 
     def value(x: ir.Expr):
@@ -102,7 +104,42 @@ def describe_point(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
                 walk(child)
 
     walk(inv.body)
-    return ", ".join(shown[:4])
+    return ", ".join(shown[:4] + _reductions_at(spec, inv, at, data, params))
+
+
+def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: dict[str, np.ndarray],
+                   params: dict | None) -> list[str]:
+    """The values of the invariant's outermost reductions at the violating point, e.g.
+    `sum(g: gpu_load[l, g]) = 8.12e+05`, evaluated by the reference interpreter (only the
+    lets they read are materialised)."""
+    from adrs_spec.backends.jax_ir import free_indices, tensors_read
+    from adrs_spec.backends.jax_text import spec_text
+    from adrs_spec.backends.reference import materialise
+    from adrs_spec.backends.reference_eval import Interpreter
+
+    found: list[ir.Reduce] = []
+
+    def outermost(x: ir.Expr):
+        if isinstance(x, ir.Reduce):
+            if free_indices(x) <= set(at):
+                found.append(x)
+            return
+        for child in ir.children(x):
+            outermost(child)
+
+    outermost(inv.body)
+    if not found or params is None:
+        return []
+    needed = set(n for r in found for n in tensors_read(r))
+    for let in reversed(spec.lets):        # lets the needed lets read, back to front
+        if let.name in needed:
+            needed |= set(tensors_read(let.body))
+    interp = Interpreter(spec.tolerance, bind(spec, params, check=False), dict(data))
+    for let in spec.lets:
+        if let.name in needed:
+            interp.tensors[let.name] = materialise(spec, interp, let)
+    with np.errstate(all="ignore"):
+        return [f"{spec_text(r)} = {float(interp.eval(r, at)):.6g}" for r in found[:2]]
 
 
 def output_specs(spec: ir.Spec, params: dict):
@@ -136,7 +173,7 @@ def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: Work
                     at = {v.name: int(w) for v, w in zip(inv.vars, results.witness[inv.name][i])}
                     data = {**{n: a[i] for n, a in group.fields.items()}, **{n: a[i] for n, a in outputs.items()}}
                     report.violations.append(Violation(inv.name, wset.name, group.labels[i], at,
-                                                       describe_point(spec, inv, at, data)))
+                                                       describe_point(spec, inv, at, data, group.params)))
             if not failed:
                 report.valid_instances += 1
                 metrics_valid.append({m.name: float(results.metrics[m.name][i]) for m in spec.metrics})

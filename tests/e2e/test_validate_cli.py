@@ -85,7 +85,10 @@ def test_a_dropped_expert_is_invalid_with_witnesses(small_eplb, tmp_path):
     placed = [ln for ln in lines if ln.startswith("  every_expert_placed: zipf_drift case 0, w = 0; l = 0, e = ")]
     assert len(placed) == 1 and placed[0].endswith("logcnt[0, %s] = 0" % placed[0].split("e = ")[1].split(":")[0])
     assert "  every_expert_placed: ... and 1 more instance(s) in zipf_drift" in lines
-    assert any(ln.startswith("  no_dropped_tokens: zipf_drift case 0, w = 0; l = 0") for ln in lines)
+    (dropped,) = [ln for ln in lines if ln.startswith("  no_dropped_tokens: zipf_drift case 0, w = 0; l = 0: ")]
+    placed, routed = dropped.split("l = 0: ", 1)[1].split(", sum(e: next[l, e]) = ")
+    assert placed.startswith("sum(g: gpu_load[l, g]) = ")
+    assert float(placed.split(" = ")[1]) < float(routed) == 4096
 
 
 def test_wrong_output_shape_is_invalid_with_the_reason(small_eplb, tmp_path):
