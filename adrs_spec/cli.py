@@ -146,7 +146,9 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
 @click.option("--window", default=100, show_default=True, help="Forward passes per window in a vLLM trace.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated workloads.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds one policy call may take.")
-@click.option("--memory", "memory_gb", default=8.0, show_default=True, help="Memory limit of the policy (GiB).")
+@click.option("--memory", "memory_gb", default=8.0, show_default=True,
+              help="Address-space limit of the policy process (GiB); 0 for none (CUDA reserves far more "
+                   "address space than it uses).")
 @click.option("--float64", is_flag=True, help="Evaluate in float64 (default float32).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @user_errors
@@ -162,9 +164,13 @@ def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, windo
     """
     from adrs_spec.validate_run import run_validation, render_report
 
+    if 0 < memory_gb < 1 / 16:
+        _fail(f"error: --memory {memory_gb:g} GiB is below the sandbox's minimum of 64 MiB; give at least "
+              f"0.0625, or 0 for no limit", EXIT_INPUT)
+
     report = run_validation(spec, policy, array=array, holdout=holdout, workloads=workload_names,
                             trace_file=trace_file, window=window, seed=seed, timeout=timeout,
-                            memory_bytes=int(memory_gb * (1 << 30)), float64=float64,
+                            memory_bytes=int(memory_gb * (1 << 30)) if memory_gb > 0 else None, float64=float64,
                             progress=None if as_json else lambda msg: click.echo(msg, err=True))
     if as_json:
         import json

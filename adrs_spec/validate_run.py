@@ -96,7 +96,7 @@ def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_fi
 
 def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdout: bool = False,
                    workloads: tuple[str, ...] = (), trace_file: str | None = None, window: int = 100,
-                   seed: int = 0, timeout: float = 60.0, memory_bytes: int = 8 << 30, float64: bool = False,
+                   seed: int = 0, timeout: float = 60.0, memory_bytes: int | None = 8 << 30, float64: bool = False,
                    progress: Callable[[str], None] | None = None) -> Report:
     from adrs_spec.sandbox import Sandbox, SandboxLimits
 
@@ -108,7 +108,10 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
     sets, notes = workload_sets(spec, holdout, workloads, trace_file, window, seed)
     evaluator = BatchEvaluator(spec, float64)
     reports = []
-    limits = SandboxLimits(timeout_s=timeout, memory_bytes=memory_bytes)
+    try:
+        limits = SandboxLimits(timeout_s=timeout, memory_bytes=memory_bytes)
+    except ValueError as err:
+        raise InputError(f"sandbox limits: {err}") from None
     with Sandbox(array=array, limits=limits) as sandbox:
         for wset in sets:
             say(f"running {os.path.basename(policy_path)} on {wset.kind} set {wset.name} ({wset.size} instances)")

@@ -141,3 +141,17 @@ def test_placement_greedy_beats_round_robin(tmp_path):
         assert code == 0 and report["verdict"] == "VALID", err
         scores[name] = report["sets"][0]["metrics"]["max_kvpr"]
     assert scores["greedy"] < scores["round_robin"]
+
+
+def test_memory_zero_lifts_the_limit_and_a_small_one_stops_the_policy(small_eplb, policies, tmp_path):
+    policy = os.path.join(policies, "round_robin.py")
+    code, report, err = validate_json(str(small_eplb), policy, "--memory", "0", cwd=tmp_path)
+    assert code == 0 and report["verdict"] == "VALID", err
+    code, report, _ = validate_json(str(small_eplb), policy, "--memory", "0.1", cwd=tmp_path)
+    assert code == 1 and report["verdict"] == "ERROR"
+    assert report["sets"][0]["failure"]["kind"] == "memory"
+    assert report["sets"][0]["failure"]["message"].startswith("the memory limit (102.4 MiB) is below what the "
+                                                              "sandbox process with numpy maps")
+    code, _, err = run_cli("validate", str(small_eplb), policy, "--memory", "0.05", cwd=tmp_path)
+    assert code == 2 and err.strip() == ("error: --memory 0.05 GiB is below the sandbox's minimum of 64 MiB; "
+                                         "give at least 0.0625, or 0 for no limit")
