@@ -60,10 +60,22 @@ def _loop_layer_valid(phy2log_l, log2phy_l, logcnt_l, num_experts: int) -> bool:
     return all(times == 1 for times in listed)
 
 
-def loop_evaluate(weight_next, phy2log, log2phy, logcnt, num_gpus: int) -> tuple[bool, float]:
-    """Validity and per-GPU balance of one placement [L, ...], scored on `weight_next` [L, E]."""
-    next_load = np.asarray(weight_next, dtype=np.float64).tolist()
-    phy2log, log2phy, logcnt = (np.asarray(a).tolist() for a in (phy2log, log2phy, logcnt))
+def loop_evaluate(weight_next, phy2log, log2phy, logcnt, num_gpus: int, tensors: bool = False
+                  ) -> tuple[bool, float]:
+    """Validity and per-GPU balance of one placement [L, ...], scored on `weight_next` [L, E].
+
+    By default the arrays become Python lists first, the fastest way to loop over them in
+    Python. `tensors=True` loops over torch tensors element by element instead, the way the
+    public EPLB evaluators index `phy2log[l][p]` in their simulation loops.
+    """
+    if tensors:
+        import torch
+
+        next_load = torch.as_tensor(np.asarray(weight_next, dtype=np.float64))
+        phy2log, log2phy, logcnt = (torch.as_tensor(np.asarray(a)) for a in (phy2log, log2phy, logcnt))
+    else:
+        next_load = np.asarray(weight_next, dtype=np.float64).tolist()
+        phy2log, log2phy, logcnt = (np.asarray(a).tolist() for a in (phy2log, log2phy, logcnt))
     num_layers, num_experts = len(next_load), len(next_load[0])
     num_replicas = len(phy2log[0])
     _check_gpus(num_replicas, num_gpus)
@@ -80,7 +92,7 @@ def loop_evaluate(weight_next, phy2log, log2phy, logcnt, num_gpus: int) -> tuple
             return False, float("nan")
         sum_of_means += placed / num_gpus
         sum_of_maxes += max(gpu_load)
-    return True, sum_of_means / sum_of_maxes if sum_of_maxes > 0 else float("nan")
+    return True, float(sum_of_means / sum_of_maxes) if sum_of_maxes > 0 else float("nan")
 
 
 # ---------------------------------------------------------------- numpy version

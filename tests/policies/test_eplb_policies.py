@@ -281,6 +281,11 @@ def test_evaluators_flag_broken_invariants(name):
     assert np.isnan(balance[1]) and not np.isnan(balance[[0, 2]]).any()
     loop = [ref.loop_evaluate(next_load[b], phy2log[b], log2phy[b], logcnt[b], 4)[0] for b in range(3)]
     assert loop == [True, False, True]
+    on_tensors = [ref.loop_evaluate(next_load[b], phy2log[b], log2phy[b], logcnt[b], 4, tensors=True)
+                  for b in range(3)]
+    assert [v for v, _ in on_tensors] == [True, False, True]
+    assert [b for v, b in on_tensors if v] == [ref.loop_evaluate(next_load[b], phy2log[b], log2phy[b],
+                                                                 logcnt[b], 4)[1] for b in (0, 2)]
 
 
 def test_numpy_evaluate_in_chunks_matches_one_pass(monkeypatch):
