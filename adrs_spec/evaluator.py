@@ -107,7 +107,7 @@ class Evaluator:
         return results
 
     def _run(self, evaluate, instances: list[Mapping], outputs: list[Mapping]) -> list[InstanceEval]:
-        pad = _padded(len(instances)) - len(instances)   # repeat the last one: few sizes, few traces
+        pad = _padding(len(instances), getattr(evaluate, "chunk", None))
         fields = self._stack(instances, self.module.FIELDS, evaluate.statics, pad, "instance")
         outs = self._stack(outputs, self.module.OUTPUTS, evaluate.statics, pad, "output")
         raw = evaluate(fields, outs)
@@ -148,5 +148,13 @@ def _padded(n: int) -> int:
     while size < n:
         size *= 2
     return size
+
+
+def _padding(n: int, chunk: int | None) -> int:
+    """Copies of the last instance to add: up to a power of two (few sizes, few traces), except
+    for batches the evaluator splits into chunks itself (it pads only the last chunk)."""
+    if chunk is not None and n >= chunk:
+        return 0
+    return _padded(n) - n
 
 

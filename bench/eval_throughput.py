@@ -2,8 +2,11 @@
 
 At the leaderboard shape (58 layers, 256 experts, 288 slots, 32 GPUs, 4 nodes, 8 groups),
 on random valid placements, batches of 1, 16, 64 and 256 instances. In the same process:
-(a) a per-layer, per-expert Python loop evaluator written the way public evaluators are,
-(b) a hand-vectorized numpy evaluator, and (c) the reference interpreter. The interpreter
+(a) per-layer, per-expert Python loop evaluators of the same formulas: one indexing torch
+tensors element by element, the way the public EPLB evaluators are written ("public
+loop"), and one that first turns the arrays into Python lists, the fastest way to loop in
+Python ("list loop"); both are timed once per instance, as their cost does not depend on
+the batch; (b) a hand-vectorized numpy evaluator, and (c) the reference interpreter. The interpreter
 walks every point of every reduction (slots_listed_once alone is 141M points per instance
 at the leaderboard shape), so it is timed at a small shape, against the generated evaluator
 at that same shape. All ratios are against runs in this process, so a noisy machine
@@ -11,8 +14,9 @@ shifts every column alike.
 
     python bench/eval_throughput.py [--batches 1 16 64 256] [--repeats 5] [--float64]
 
-Peak memory of the generated evaluator at the largest batch is measured in a fresh child
-process (its peak RSS over what the same process holds before evaluating).
+Memory at the largest batch is measured in a fresh child process that loads inputs written
+by this one: its peak RSS, and the growth of that peak over what it holds once the evaluator
+is compiled and the inputs are loaded (what evaluating the batch costs).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -64,6 +69,7 @@ def generated_evaluator(dtype: str, shape: dict = SHAPE):
         out = evaluate(fields, outputs)
         return {k: np.asarray(v) for k, v in out["metrics"].items()}, \
             {k: np.asarray(v) for k, v in out["passed"].items()}
+    run.chunk = getattr(evaluate, "chunk", 1)
     return run
 
 
@@ -90,9 +96,19 @@ def measure_reference(dtype: str, batch: int = 16) -> dict:
             "generated_s": best_time(lambda: run(fields, outputs), 5) / batch}
 
 
+def measure_loops() -> tuple[float, float]:
+    """Seconds per instance of the list loop (best of 3) and the public, tensor-indexing loop."""
+    fields, outputs = instances(1, seed=1)
+    args = (fields["next"][0], outputs["phy2log"][0], outputs["log2phy"][0], outputs["logcnt"][0],
+            SHAPE["gpus"])
+    assert loop_evaluate(*args)[1] == loop_evaluate(*args, tensors=True)[1]
+    return best_time(lambda: loop_evaluate(*args), 3), best_time(lambda: loop_evaluate(*args, tensors=True), 1)
+
+
 def measure(batches: list[int], repeats: int, dtype: str) -> list[dict]:
     run = generated_evaluator(dtype)
     gpus = SHAPE["gpus"]
+    list_loop_s, public_loop_s = measure_loops()
     rows = []
     for batch in batches:
         fields, outputs = instances(batch)
@@ -104,28 +120,58 @@ def measure(batches: list[int], repeats: int, dtype: str) -> list[dict]:
         assert valid.all() and np.allclose(balance, metrics["balance"], rtol=1e-5), "evaluators disagree"
         t_np = best_time(lambda: numpy_evaluate(fields["next"], outputs["phy2log"], outputs["log2phy"],
                                                 outputs["logcnt"], gpus), repeats)
-        one = lambda: loop_evaluate(fields["next"][0], outputs["phy2log"][0], outputs["log2phy"][0],  # noqa: E731
-                                    outputs["logcnt"][0], gpus)
-        t_loop = best_time(one, 1) * batch          # per instance, times the batch
-        rows.append({"batch": batch, "generated_s": t_gen, "numpy_s": t_np, "loop_s": t_loop})
+        rows.append({"batch": batch, "generated_s": t_gen, "numpy_s": t_np, "loop_s": list_loop_s * batch,
+                     "public_loop_s": public_loop_s * batch})
         print(f"  batch {batch} measured", file=sys.stderr, flush=True)
     return rows
 
 
+def rss_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process in MiB, from /proc/self/status.
+
+    Not getrusage's ru_maxrss: Linux carries that over from the parent into a forked child,
+    so a child started by a large process would report the parent's peak.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def peak_memory_child(batch: int, dtype: str) -> dict:
-    """Run one evaluation at `batch` in a fresh process and report its memory (MiB)."""
-    code = (f"import sys, json, resource; sys.argv = ['x']; sys.path[:0] = [{ROOT!r}, {HERE!r}]\n"
-            "import eval_throughput as b\n"
-            f"run = b.generated_evaluator({dtype!r}); f, o = b.instances({batch})\n"
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "run(f, o); run(f, o)\n"
-            "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "inputs = sum(v.nbytes for d in (f, o) for v in d.values())\n"
-            "print(json.dumps({'peak_mib': after / 1024, 'growth_mib': (after - before) / 1024,"
-            " 'inputs_mib': inputs / 2**20}))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")})
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Memory (MiB) of one evaluation at `batch` in a fresh process, beyond holding its inputs.
+
+    This process writes the inputs to temporary .npy files (generated 32 instances at a time,
+    which bounds the generator's temporaries); the child builds the evaluator, loads the
+    inputs, compiles on two chunks of them, records its RSS, evaluates the batch twice and
+    records its peak RSS. Input generation (large temporaries) never happens in the
+    child, so `growth` is what evaluating costs: converted copies, device buffers and
+    intermediates of the chunks in flight, results.
+    """
+    parts = [instances(min(32, batch - start), seed=start) for start in range(0, batch, 32)]
+    fields, outputs = ({k: np.concatenate([p[i][k] for p in parts]) for k in parts[0][i]} for i in (0, 1))
+    del parts
+    with tempfile.TemporaryDirectory() as folder:
+        for name, x in {**fields, **outputs}.items():
+            np.save(os.path.join(folder, f"{name}.npy"), x)
+        inputs = sum(v.nbytes for d in (fields, outputs) for v in d.values())
+        del fields, outputs
+        code = (f"import sys, json; sys.argv = ['x']; sys.path[:0] = [{ROOT!r}, {HERE!r}]\n"
+                "import numpy as np, eval_throughput as b\n"
+                f"run = b.generated_evaluator({dtype!r}); load = lambda k: np.load({folder!r} + f'/{{k}}.npy')\n"
+                "f = {k: load(k) for k in ('weight', 'next')}\n"
+                "o = {k: load(k) for k in ('phy2log', 'log2phy', 'logcnt')}\n"
+                "n = min(len(f['next']), 2 * run.chunk)   # compiles for the chunk size\n"
+                "run({k: v[:n] for k, v in f.items()}, {k: v[:n] for k, v in o.items()})\n"
+                "held, before = b.rss_mib('VmRSS'), b.rss_mib('VmHWM')\n"
+                "run(f, o); run(f, o)\n"
+                "print(json.dumps({'held_mib': held, 'peak_before_mib': before, 'peak_mib': b.rss_mib('VmHWM')}))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")})
+    mem = json.loads(out.stdout.strip().splitlines()[-1])
+    return {**mem, "inputs_mib": inputs / 2**20,
+            "growth_mib": mem["peak_mib"] - mem["held_mib"]}
 
 
 def main() -> None:
@@ -139,19 +185,23 @@ def main() -> None:
 
     print(f"EPLB evaluator throughput at {SHAPE}, {dtype}, JAX on {jax.devices()[0].platform}")
     rows = measure(args.batches, args.repeats, dtype)
-    head = f"{'batch':>5} | {'generated/s':>11} {'numpy/s':>9} {'loop/s':>8} | {'vs loop':>8} {'vs numpy':>8}"
+    head = (f"{'batch':>5} | {'generated/s':>11} {'numpy/s':>9} {'list loop/s':>11} {'public loop/s':>13} | "
+            f"{'vs public loop':>14} {'vs list loop':>12} {'vs numpy':>8}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        b = r["batch"]
-        print(f"{b:>5} | {b / r['generated_s']:>11.1f} {b / r['numpy_s']:>9.1f} {b / r['loop_s']:>8.2f} | "
-              f"{r['loop_s'] / r['generated_s']:>7.0f}x {r['numpy_s'] / r['generated_s']:>7.2f}x", flush=True)
+        b, gen = r["batch"], r["generated_s"]
+        print(f"{b:>5} | {b / gen:>11.1f} {b / r['numpy_s']:>9.1f} {b / r['loop_s']:>11.2f} "
+              f"{b / r['public_loop_s']:>13.3f} | {r['public_loop_s'] / gen:>13.0f}x {r['loop_s'] / gen:>11.0f}x "
+              f"{r['numpy_s'] / gen:>7.2f}x", flush=True)
     ref = measure_reference(dtype)
     print(f"reference interpreter at {SMALL}: {1 / ref['reference_s']:.2f} instances/s; generated "
           f"{1 / ref['generated_s']:.0f}/s at batch 16: {ref['reference_s'] / ref['generated_s']:.0f}x", flush=True)
     mem = peak_memory_child(max(args.batches), dtype)
-    print(f"memory at batch {max(args.batches)}: peak RSS {mem['peak_mib']:.0f} MiB "
-          f"(+{mem['growth_mib']:.0f} MiB while evaluating; inputs {mem['inputs_mib']:.0f} MiB)")
+    print(f"memory at batch {max(args.batches)}: peak RSS {mem['peak_mib']:.0f} MiB; "
+          f"{mem['held_mib']:.0f} MiB held after compiling and loading the inputs "
+          f"({mem['inputs_mib']:.0f} MiB of them inputs, as the policy returns them); "
+          f"+{mem['growth_mib']:.0f} MiB while evaluating")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from adrs_spec import ir
 from adrs_spec.backends.jax_emit import UNARY, FunctionBody, Val, binary, py_name, wrap
 from adrs_spec.backends.jax_ir import tensors_read
 from adrs_spec.backends.jax_lower import Lowerer
+from adrs_spec.backends.jax_patterns import RankPlanes, rank_planes
 from adrs_spec.backends.jax_text import spec_text, vars_text
 
 _FLOAT_OF = {"float": "s.float_dtype", "int": "s.int_dtype", "bool": "jnp.bool_"}
@@ -59,7 +60,7 @@ def module_source(spec: ir.Spec, compiler_version: str) -> str:
         *_section("the simulator: tensor lets, per instance",
                   [_let_function(spec, let) for let in spec.lets]),
         *_section("invariants: (passed, witness = the first violating index tuple, -1s if passed)",
-                  [_invariant_function(spec, inv) for inv in spec.invariants]),
+                  [f for inv in spec.invariants for f in _invariant_functions(spec, inv)]),
         *_section("metrics, per instance", [_metric_function(spec, m) for m in spec.metrics]),
         *_section("one instance, and the batched evaluator", [_per_instance(spec), _MAKE_EVALUATOR]),
     ]
@@ -215,6 +216,39 @@ def _let_function(spec: ir.Spec, let: ir.TensorLet) -> str:
                      [let.body, *(x for v in let.vars for x in (v.lo, v.hi))], build)
 
 
+def _invariant_functions(spec: ir.Spec, inv: ir.Invariant) -> list[str]:
+    """The invariant's function, and its one-rank form when it has a ragged rank axis."""
+    planes = rank_planes(spec, inv)
+    dense = _invariant_function(spec, inv)
+    if planes is None:
+        return [dense]
+    return [dense, _rank_function(spec, inv, planes)]
+
+
+def _rank_function(spec: ir.Spec, inv: ir.Invariant, planes: RankPlanes) -> str:
+    """(limit, ok) on one plane of ranks: rt.check visits ranks below the largest limit only."""
+    rank = planes.rank
+    cut = ", ".join(f"{t}[.., {rank.name}]" for t in planes.axes)
+    doc = (f"{spec_text(inv.body)}, at one rank `{rank.name}`: (the limit of `{rank.name}`, the body), "
+           f"with {cut} cut to that rank's plane (width 1)")
+    one = ir.IndexVar(rank.name, ir.Const(0, "int", rank.span), ir.Const(1, "int", rank.span), rank.span)
+
+    def build(lw: Lowerer) -> str:
+        lw.plane_indices = {rank.name}
+        with lw.bind(inv.vars[:-1] + (one,)) as keys:
+            ok = lw.lower(planes.body)
+            limit = lw.lower(planes.limit)
+            last = lw.out.take_last(ok.code) if ok.code.isidentifier() else None
+            code, comment = last or (lw.align(ok, keys), _shape_label(lw, ok.vars))
+            lw.out.line(f"ok = {code}", comment)
+            limit_code = lw.align(limit, keys[:-1])
+        return f"{limit_code}, ok"
+
+    bounds = [x for v in inv.vars for x in (v.lo, v.hi)]
+    return _function(spec, f"{inv.name}_on_rank", _where(spec, inv.source_line, f"invariant {inv.name}, one rank"),
+                     doc, [inv.body, *bounds], build)
+
+
 def _invariant_function(spec: ir.Spec, inv: ir.Invariant) -> str:
     quantifier = f"forall {vars_text(inv.vars)}: " if inv.vars else ""
     doc = f"{quantifier}{spec_text(inv.body)}"
@@ -265,12 +299,17 @@ def _metric_function(spec: ir.Spec, metric: ir.Metric) -> str:
                      [metric.expr], build)
 
 
-def _call(spec: ir.Spec, name: str, exprs: list[ir.Expr]) -> str:
+def _reads(spec: ir.Spec, exprs: list[ir.Expr]) -> list[str]:
+    """The tensors `exprs` read, in declaration order: the arguments of their function."""
     reads: list[str] = []
     for e in exprs:
         tensors_read(e, reads)
     order = [t.name for t in spec.tensors]
-    args = "".join(f", t[{r!r}]" for r in sorted(reads, key=order.index))
+    return sorted(reads, key=order.index)
+
+
+def _call(spec: ir.Spec, name: str, exprs: list[ir.Expr]) -> str:
+    args = "".join(f", t[{r!r}]" for r in _reads(spec, exprs))
     return f"{py_name(name)}(s{args})"
 
 
@@ -284,7 +323,15 @@ def _per_instance(spec: ir.Spec) -> str:
     lines.append("    guards = {")
     for inv in spec.invariants:
         bounds = [x for v in inv.vars for x in (v.lo, v.hi)]
-        lines.append(f"        {inv.name!r}: {_call(spec, inv.name, [inv.body, *bounds])},")
+        call = _call(spec, inv.name, [inv.body, *bounds])
+        planes = rank_planes(spec, inv)
+        if planes is not None:
+            fn, _, args = call.partition("(")
+            axes = ", ".join(repr(planes.axes.get(t)) for t in _reads(spec, [inv.body, *bounds]))
+            axes = f"({axes},)" if "," not in axes else f"({axes})"
+            indent = " " * (len(f"        {inv.name!r}: rt.check("))
+            call = f"rt.check({fn}, {args[:-1]},\n{indent}on_rank=({fn}_on_rank, {axes}))"
+        lines.append(f"        {inv.name!r}: {call},")
     lines.append("    }")
     lines.append("    metrics = {")
     for m in spec.metrics:
@@ -299,11 +346,13 @@ def _per_instance(spec: ir.Spec) -> str:
 _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
 
-    jit(vmap(per_instance)) with the statics closed over as Python ints: one trace per batch size.
+    jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
+    a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
     """
     rt.set_precision(dtype)
     s = bind_statics(params, dtype)
     expected = shapes(s)
+    chunk = rt.chunk_instances(expected)
 
     def one(instance: dict, output: dict) -> dict:
         return per_instance(s, {**instance, **output})
@@ -311,10 +360,11 @@ _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str =
     batched = jax.jit(jax.vmap(one))
 
     def evaluate(instances: dict, outputs: dict) -> dict:
-        instances = rt.prepare_batch(instances, FIELDS, expected, "instances", s)
-        outputs = rt.prepare_batch(outputs, OUTPUTS, expected, "outputs", s)
-        return batched(instances, outputs)
+        rt.check_batch(instances, FIELDS, expected, "instances")
+        rt.check_batch(outputs, OUTPUTS, expected, "outputs")
+        return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 
     evaluate.statics = s
     evaluate.jitted = batched
+    evaluate.chunk = chunk
     return evaluate'''

@@ -60,6 +60,7 @@ class Lowerer:
         self.scope: dict[str, str] = {}     # index name -> axis key
         self.defined: set[str] = set()
         self.memo: dict[object, Val] = {}
+        self.plane_indices: set[str] = set()   # indices read from tensors cut to their plane
 
     # ---- scopes and axes ----
     @contextmanager
@@ -332,9 +333,12 @@ class Lowerer:
         return self._gather(e, name)
 
     def is_whole_dim(self, index: ir.Expr, dim: ir.Expr) -> bool:
-        """Whether `index` is an index variable ranging exactly over 0 .. dim."""
+        """Whether `index` is an index variable ranging exactly over 0 .. dim (or one that the
+        caller has cut the tensors down to, see `plane_indices`)."""
         if not isinstance(index, ir.Index):
             return False
+        if index.name in self.plane_indices:
+            return True
         axis = self.axes[self.scope[index.name]]
         return axis.zero_based and same_expr(axis.var.hi, dim)
 

@@ -1,20 +1,24 @@
-"""Faster lowerings for two shapes of expression that the generic rules make slow.
+"""Faster lowerings for shapes of expression that the generic rules make slow.
 
 - `count(p: X[.., p] == e)`, `sum(m where key(m) == g: v[m])` (and `mean`), with `e`/`g` an
   index variable bound outside: a segment sum into the bins of `e`, never a one-hot
   cube over (.., p, e).
 - `X[.., p, ..]` with `p in g * k + c .. (g + 1) * k + c`: a reshape of X's axis into
   (g, k) blocks instead of a gather.
+- `forall .., r: r < n[..] implies body` with `r` indexing one axis of some tensors: the
+  body is checked one rank plane at a time, only up to the largest `n` (see `rank_planes`).
 Each returns None when the expression is not of its shape; the generic rule then applies.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from adrs_spec import ir
 from adrs_spec.backends.jax_emit import Val
-from adrs_spec.backends.jax_ir import conjuncts, free_indices
-from adrs_spec.backends.jax_text import poly, poly_code, poly_sub, reduce_text, spec_text, split_linear
+from adrs_spec.backends.jax_ir import conjuncts, free_indices, tensors_read
+from adrs_spec.backends.jax_text import (
+    poly, poly_code, poly_sub, reduce_text, same_expr, spec_text, split_linear)
 
 if TYPE_CHECKING:
     from adrs_spec.backends.jax_lower import Lowerer
@@ -154,3 +158,72 @@ def _block_of(lw: "Lowerer", axis):
         if group.zero_based and axis.deps == (group.key,):
             return group, split[1]
     return None
+
+
+# ---- ragged ranks in invariants ----
+@dataclass(frozen=True)
+class RankPlanes:
+    """`forall .., r: r < limit implies body`, where the body reads `r` only as a whole axis
+    of some tensors: plane k of those tensors is the body at r = k."""
+
+    rank: ir.IndexVar
+    limit: ir.Expr
+    body: ir.Expr
+    axes: dict[str, int]        # tensor -> the axis `r` indexes
+
+
+def rank_planes(spec: ir.Spec, inv: ir.Invariant) -> RankPlanes | None:
+    """The invariant's ragged form, or None when it is not of that shape.
+
+    Points with r >= limit pass, so only ranks below the largest limit need a look: the
+    dense form evaluates the body over the whole rank axis, padding included.
+    """
+    if not inv.vars or any(free_indices(v.lo) or free_indices(v.hi) for v in inv.vars):
+        return None
+    rank = inv.vars[-1]
+    body = inv.body
+    if not (isinstance(rank.lo, ir.Const) and rank.lo.value == 0 and isinstance(body, ir.Binary)
+            and body.op == "implies" and isinstance(body.left, ir.Binary) and body.left.op == "<"
+            and isinstance(body.left.left, ir.Index) and body.left.left.name == rank.name):
+        return None
+    limit, then = body.left.right, body.right
+    if limit.dtype != "int" or rank.name in free_indices(limit):
+        return None
+    axes = _rank_axes(spec, then, rank)
+    if not axes or set(axes) & set(tensors_read(limit)):
+        return None
+    return RankPlanes(rank, limit, then, axes)
+
+
+def _rank_axes(spec: ir.Spec, e: ir.Expr, rank: ir.IndexVar) -> dict[str, int] | None:
+    """tensor -> axis for every read of `e` that uses `rank`, when each such tensor is always
+    read with `rank` itself at that same axis (whose length is the rank's range) and `rank`
+    appears nowhere else; None otherwise."""
+    reads: dict[str, list[tuple]] = {}
+    if not _collect_reads(e, rank.name, reads):
+        return None
+    axes: dict[str, int] = {}
+    for tensor, index_lists in reads.items():
+        positions = {tuple(d for d, i in enumerate(idx) if isinstance(i, ir.Index) and i.name == rank.name)
+                     for idx in index_lists}
+        if positions == {()}:
+            continue
+        if len(positions) != 1 or len(next(iter(positions))) != 1:
+            return None
+        (dim,) = next(iter(positions))
+        if not same_expr(spec.tensor(tensor).shape[dim], rank.hi):
+            return None
+        axes[tensor] = dim
+    return axes
+
+
+def _collect_reads(e: ir.Expr, rank: str, reads: dict[str, list[tuple]]) -> bool:
+    """Gather each read's indices into `reads`; False if `rank` is used other than as a direct index."""
+    if isinstance(e, ir.Index):
+        return e.name != rank
+    if isinstance(e, ir.Reduce) and any(v.name == rank for v in e.vars):
+        return False
+    if isinstance(e, ir.Read):
+        reads.setdefault(e.tensor, []).append(e.indices)
+        return all(isinstance(i, ir.Index) or _collect_reads(i, rank, reads) for i in e.indices)
+    return all(_collect_reads(c, rank, reads) for c in ir.children(e))

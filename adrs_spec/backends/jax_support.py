@@ -143,24 +143,45 @@ def segment_sum(values, ids, num_segments: int, reduced_axes: int = 1, start: in
 def _prefix_segment_sum(values, ids, num_segments: int, reduced_axes: int, limit):
     shape = jnp.broadcast_shapes(ids.shape, values.shape, limit.shape + (1,))
     ids = jnp.broadcast_to(ids, shape)
-    values = jnp.broadcast_to(values, shape) if values.ndim else values
+    values = jnp.broadcast_to(values, shape)
     limit = jnp.broadcast_to(limit, shape[:-1])
-    keep = reduced_axes - 1
     if shape[-1] == 0:
         return segment_sum(jnp.zeros(shape[:-1] + (1,), jnp.bool_), jnp.zeros(shape[:-1] + (1,), jnp.int32),
                            num_segments, reduced_axes)
+    return _plane_sums(num_segments, reduced_axes - 1)(values, ids, limit)
 
-    def plane(k):
+
+@functools.lru_cache(maxsize=None)
+def _plane_sums(num_segments: int, keep: int):
+    """(values, ids, limit) -> segment sums over the planes k < limit of the last axis.
+
+    Planes are visited in a loop up to the largest limit. Under vmap the loop bound is the
+    largest limit of the whole batch, one number: the loop then steps through plain slices
+    of the batched arrays, where a bound per instance would make every step a gather and
+    a select.
+    """
+    def plane(k, values, ids, limit):
         inside = k < limit
         ids_k = jax.lax.dynamic_index_in_dim(ids, k, axis=-1, keepdims=keep == 0)
-        v = jax.lax.dynamic_index_in_dim(values, k, axis=-1, keepdims=keep == 0) if values.ndim else values
+        v = jax.lax.dynamic_index_in_dim(values, k, axis=-1, keepdims=keep == 0)
         if keep == 0:
             inside = inside[..., None]
         weights = inside & v if v.dtype == jnp.bool_ else jnp.where(inside, v, 0)
         return segment_sum(weights, ids_k, num_segments, max(keep, 1))
 
-    top = jnp.clip(jnp.max(limit, initial=0), 1, shape[-1])
-    return jax.lax.fori_loop(1, top, lambda k, acc: acc + plane(k), plane(0))
+    @jax.custom_batching.custom_vmap
+    def sums(values, ids, limit):
+        top = jnp.clip(jnp.max(limit, initial=0), 1, ids.shape[-1])
+        first = plane(0, values, ids, limit)
+        return jax.lax.fori_loop(1, top, lambda k, acc: acc + plane(k, values, ids, limit), first)
+
+    @sums.def_vmap
+    def batched(axis_size, in_batched, values, ids, limit):
+        values, ids, limit = (x if b else jnp.broadcast_to(x, (axis_size,) + x.shape)
+                              for x, b in zip((values, ids, limit), in_batched))
+        return sums(values, ids, limit), True      # the batch is one more leading axis
+
+    return sums
 
 
 CHUNK = 1 << 20      # scatter updates per step: bounds the temporaries of a segment sum
@@ -236,9 +257,11 @@ def first_violation(ok, values: tuple) -> tuple:
     """(passed, witness): witness holds the values of the invariant's variables at the first
     violation in row-major order, or -1s when every point passes.
 
-    `values` are the variables' value arrays, each broadcastable to ok's axes. The first
-    violation is found axis by axis (which row, then which column in it, ...): one pass of
-    `all` over the array instead of an argmin over all of it.
+    `values` are the variables' value arrays, each broadcastable to ok's axes. One pass
+    reduces ok to one flag per index of its first axis (a byte-wise min, which XLA fuses
+    with the computation of ok); the first failing index is found in those flags, then the
+    first failing point in that one slice (its last axis first). A reduction into a single
+    flag, or an argmin over the whole array, would make XLA write ok to memory first.
     """
     shape = np.broadcast_shapes(np.shape(ok), *(np.shape(v) for v in values))
     if math.prod(shape) == 0:
@@ -246,20 +269,91 @@ def first_violation(ok, values: tuple) -> tuple:
     ok = jnp.broadcast_to(ok, shape)
     if not shape:
         return ok, jnp.zeros((0,), jnp.int32)
-    coords = []
-    part = ok
-    passed = None
-    for _ in shape:
-        rows_ok = jnp.all(part, axis=tuple(range(1, part.ndim))) if part.ndim > 1 else part
-        passed = jnp.all(rows_ok) if passed is None else passed
-        coords.append(jnp.argmin(rows_ok))
-        part = part[coords[-1]]
+    coords = [jnp.argmin(_all_but_first(ok))]
+    part = ok[coords[0]]
+    if part.ndim > 1:
+        coords += jnp.unravel_index(jnp.argmin(_all_but_first(part.reshape(-1, part.shape[-1]))), part.shape[:-1])
+        part = part[tuple(coords[1:])]
+    if part.ndim:
+        coords.append(jnp.argmin(part))
+    passed = ok[tuple(coords)]
     witness = []
     for v in values:
         v = np.asarray(v).reshape((1,) * (len(shape) - np.ndim(v)) + np.shape(v))
         at = tuple(c if size > 1 else 0 for c, size in zip(coords, v.shape))
         witness.append(jnp.asarray(v, jnp.int32)[at])
     return passed, jnp.where(passed, -1, jnp.stack(witness))
+
+
+def _all_but_first(ok):
+    """Whether each slice ok[i] holds entirely (for a 1-d ok, ok itself)."""
+    if ok.ndim == 1:
+        return ok
+    return jnp.min(ok.reshape(ok.shape[0], -1).astype(jnp.uint8), axis=-1).astype(jnp.bool_)
+
+
+def check(guard, s, *tensors, on_rank) -> tuple:
+    """guard(s, *tensors) -> (passed, witness), with `passed` from the cheaper one-rank form.
+
+    `on_rank` is (f, axes) for an invariant `forall .., r: r < limit implies body`:
+    f(s, *tensors cut to plane r) gives (limit, body at r), and axes[i] is the axis of
+    tensors[i] that r indexes (None if it does not). `passed` looks at ranks below the
+    largest limit only; the dense guard runs only to find the witness, when some instance
+    failed (a cond on the whole batch, which vmap would otherwise turn into a select that
+    runs both branches).
+    """
+    return _checked(guard, s, on_rank)(*tensors)
+
+
+@functools.lru_cache(maxsize=None)
+def _checked(guard, s, on_rank):
+    one = functools.partial(guard, s)
+    plane = functools.partial(on_rank[0], s)
+    axes = on_rank[1]
+
+    @jax.custom_batching.custom_vmap
+    def checked(*tensors):
+        passed = _ranks_hold(plane, axes, tensors)
+        shape = jax.eval_shape(one, *tensors)[1]
+        witness = jax.lax.cond(passed, lambda *t: jnp.full(shape.shape, -1, shape.dtype),
+                               lambda *t: one(*t)[1], *tensors)
+        return passed, witness
+
+    @checked.def_vmap
+    def batched(axis_size, in_batched, *tensors):
+        in_axes = tuple(0 if b else None for b in in_batched)
+        passed = _ranks_hold(plane, axes, tensors, in_axes)
+        witnesses = jax.vmap(lambda *t: one(*t)[1], in_axes=in_axes)
+        shape = jax.eval_shape(witnesses, *tensors)
+        witness = jax.lax.cond(jnp.all(passed), lambda *t: jnp.full(shape.shape, -1, shape.dtype),
+                               witnesses, *tensors)
+        return (jnp.broadcast_to(passed, (axis_size,)), witness), (True, True)
+
+    return checked
+
+
+def _ranks_hold(plane, axes: tuple, tensors: tuple, in_axes: tuple | None = None):
+    """Whether `k < limit implies body` holds at every rank k, visiting the ranks below the
+    largest limit only. With `in_axes` (vmap's, 0 or None per tensor), per instance of the
+    batch; the loop then runs up to the largest limit of the whole batch, one number, so
+    that every step cuts plain slices (a bound per instance would make each a gather)."""
+    def at_rank(k, *cut):
+        limit, ok = plane(*cut)
+        limit = jnp.asarray(limit)
+        return jnp.max(limit, initial=0), jnp.all((k >= limit[..., None]) | ok)
+
+    batched = in_axes or (None,) * len(tensors)
+    where = [None if a is None else a + (b is not None) for a, b in zip(axes, batched)]
+    if in_axes is not None:
+        at_rank = jax.vmap(at_rank, in_axes=(None, *in_axes))
+
+    def cut(k):
+        return [x if a is None else jax.lax.dynamic_slice_in_dim(x, k, 1, axis=a) for x, a in zip(tensors, where)]
+
+    ranks = next(x.shape[a] for x, a in zip(tensors, where) if a is not None)
+    largest, _ = at_rank(0, *cut(0))
+    top = jnp.clip(jnp.max(largest), 0, ranks)
+    return jax.lax.fori_loop(0, top, lambda k, acc: acc & at_rank(k, *cut(k))[1], jnp.ones(largest.shape, jnp.bool_))
 
 
 # ---- the batch boundary ----
@@ -278,6 +372,12 @@ def prepare_batch(given: Mapping, declared: Mapping[str, tuple], shapes: Mapping
     a clamped value is still outside every index range, so guards keep failing on it
     instead of seeing it wrap around to a valid id.
     """
+    check_batch(given, declared, shapes, what)
+    return convert_rows(given, declared, s, 0, batch_size(given))
+
+
+def check_batch(given: Mapping, declared: Mapping[str, tuple], shapes: Mapping[str, tuple], what: str) -> int:
+    """The batch size B of a batch (B, *shape), after checking its names and shapes."""
     names = set(given)
     missing = sorted(set(declared) - names)
     extra = sorted(names - set(declared))
@@ -285,17 +385,71 @@ def prepare_batch(given: Mapping, declared: Mapping[str, tuple], shapes: Mapping
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
                 ([f"unexpected {', '.join(extra)}"] if extra else [])
         raise InputError(f"{what}: {'; '.join(parts)} (expected {', '.join(declared)})")
-    out = {}
     batch = None
-    for name, (dtype, _) in declared.items():
-        x = given[name]
-        shape = tuple(np.shape(x))
+    for name in declared:
+        shape = tuple(np.shape(given[name]))
         if shape[1:] != tuple(shapes[name]) or (batch is not None and shape[:1] != (batch,)):
             expected = ", ".join(["batch", *map(str, shapes[name])])
             raise InputError(f"{what}: `{name}` has shape {shape}, expected ({expected})")
         batch = shape[0]
-        out[name] = x if isinstance(x, jax.Array) else host_array(x, dtype, s, name)
+    return batch
+
+
+def batch_size(given: Mapping) -> int:
+    return int(np.shape(next(iter(given.values())))[0]) if given else 0
+
+
+def convert_rows(given: Mapping, declared: Mapping[str, tuple], s, start: int, stop: int, pad: int = 0) -> dict:
+    """Instances start .. stop of a checked batch, converted for the device, then the last one
+    repeated `pad` times (so that a short last chunk has the shape of the others)."""
+    out = {}
+    for name, (dtype, _) in declared.items():
+        x = given[name]
+        if isinstance(x, jax.Array):
+            part = x[start:stop]
+            out[name] = jnp.concatenate([part, jnp.repeat(part[-1:], pad, axis=0)]) if pad else part
+            continue
+        part = np.asarray(x)[start:stop]
+        if pad:
+            part = np.concatenate([part, np.repeat(part[-1:], pad, axis=0)])
+        out[name] = host_array(part, dtype, s, name)
     return out
+
+
+CHUNK_ENTRIES = 1 << 21     # array entries per chunk of instances: keeps a chunk's arrays in cache
+IN_FLIGHT = 3               # chunks dispatched and not yet finished
+
+
+def chunk_instances(shapes: Mapping[str, tuple]) -> int:
+    """Instances per call of the jitted function: as many as hold about CHUNK_ENTRIES entries."""
+    per_instance = sum(math.prod(shape) for shape in shapes.values())
+    return max(1, round(CHUNK_ENTRIES / max(1, per_instance)))
+
+
+def evaluate_in_chunks(batched, instances: Mapping, outputs: Mapping, fields: Mapping[str, tuple],
+                       declared_outputs: Mapping[str, tuple], s, chunk: int) -> dict:
+    """batched(instances, outputs) over a checked batch, `chunk` instances per call.
+
+    Small chunks keep each call's intermediates in cache (a batch of 64 EPLB instances in
+    one call is about 1.5x slower per instance than in calls of 4). Calls are dispatched asynchronously, so the host
+    converts the next chunk while the previous one is evaluated; at most IN_FLIGHT chunks
+    are pending, which bounds the memory of converted inputs. A batch of more than one
+    chunk has its last chunk padded with copies of its last instance: every call then has
+    the same shape, and the jitted function is traced once.
+    """
+    batch = batch_size(instances) if instances else batch_size(outputs)
+    if batch <= chunk:
+        return batched(convert_rows(instances, fields, s, 0, batch),
+                       convert_rows(outputs, declared_outputs, s, 0, batch))
+    parts = []
+    for start in range(0, batch, chunk):
+        stop = min(start + chunk, batch)
+        pad = chunk - (stop - start)
+        if len(parts) >= IN_FLIGHT:         # bounds the converted inputs alive at once
+            jax.block_until_ready(parts[-IN_FLIGHT])
+        parts.append(batched(convert_rows(instances, fields, s, start, stop, pad),
+                             convert_rows(outputs, declared_outputs, s, start, stop, pad)))
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs)[:batch], *parts)
 
 
 def host_array(x, dtype: str, s, name: str = "") -> np.ndarray:
@@ -346,7 +500,7 @@ def _convert_into(out: np.ndarray, x: np.ndarray, dtype: str, name: str) -> None
     np.copyto(out, x, casting="unsafe")
 
 
-NARROW_CHUNK = 1 << 16
+NARROW_CHUNK = 1 << 20
 
 
 def _narrow_into(out: np.ndarray, x: np.ndarray, lo: int, hi: int) -> None:
@@ -359,3 +513,4 @@ def _narrow_into(out: np.ndarray, x: np.ndarray, lo: int, hi: int) -> None:
             np.clip(a, lo, hi, out=b, casting="unsafe")
         else:
             np.copyto(b, a, casting="unsafe")
+

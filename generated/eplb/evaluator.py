@@ -171,6 +171,14 @@ def replica_slots_in_range(s: Statics, log2phy, logcnt):
     return rt.first_violation(ok, (l[:, None, None], e[:, None], r))
 
 
+# eplb.adrs:50 invariant replica_slots_in_range, one rank
+def replica_slots_in_range_on_rank(s: Statics, log2phy, logcnt):
+    """r < logcnt[l, e] implies 0 <= log2phy[l, e, r] < replicas, at one rank `r`: (the limit of
+        `r`, the body), with log2phy[.., r] cut to that rank's plane (width 1)"""
+    ok = (0 <= log2phy) & (log2phy < s.replicas)  # (layers, experts, 1)
+    return logcnt, ok
+
+
 # eplb.adrs:53 invariant inverse_map
 def inverse_map(s: Statics, phy2log, log2phy, logcnt):
     """forall l, e, r: if r < logcnt[l, e] then phy2log[l, log2phy[l, e, r]] == e else log2phy[l,
@@ -232,7 +240,8 @@ def per_instance(s: Statics, t: dict) -> dict:
         'ids_in_range': ids_in_range(s, t['phy2log']),
         'counts_match': counts_match(s, t['phy2log'], t['logcnt']),
         'every_expert_placed': every_expert_placed(s, t['logcnt']),
-        'replica_slots_in_range': replica_slots_in_range(s, t['log2phy'], t['logcnt']),
+        'replica_slots_in_range': rt.check(replica_slots_in_range, s, t['log2phy'], t['logcnt'],
+                                           on_rank=(replica_slots_in_range_on_rank, (2, None))),
         'inverse_map': inverse_map(s, t['phy2log'], t['log2phy'], t['logcnt']),
         'slots_listed_once': slots_listed_once(s, t['log2phy'], t['logcnt']),
         'no_dropped_tokens': no_dropped_tokens(s, t['next'], t['gpu_load']),
@@ -248,11 +257,13 @@ def per_instance(s: Statics, t: dict) -> dict:
 def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
 
-    jit(vmap(per_instance)) with the statics closed over as Python ints: one trace per batch size.
+    jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
+    a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
     """
     rt.set_precision(dtype)
     s = bind_statics(params, dtype)
     expected = shapes(s)
+    chunk = rt.chunk_instances(expected)
 
     def one(instance: dict, output: dict) -> dict:
         return per_instance(s, {**instance, **output})
@@ -260,10 +271,11 @@ def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     batched = jax.jit(jax.vmap(one))
 
     def evaluate(instances: dict, outputs: dict) -> dict:
-        instances = rt.prepare_batch(instances, FIELDS, expected, "instances", s)
-        outputs = rt.prepare_batch(outputs, OUTPUTS, expected, "outputs", s)
-        return batched(instances, outputs)
+        rt.check_batch(instances, FIELDS, expected, "instances")
+        rt.check_batch(outputs, OUTPUTS, expected, "outputs")
+        return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 
     evaluate.statics = s
     evaluate.jitted = batched
+    evaluate.chunk = chunk
     return evaluate

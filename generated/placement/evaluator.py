@@ -202,11 +202,13 @@ def per_instance(s: Statics, t: dict) -> dict:
 def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
 
-    jit(vmap(per_instance)) with the statics closed over as Python ints: one trace per batch size.
+    jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
+    a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
     """
     rt.set_precision(dtype)
     s = bind_statics(params, dtype)
     expected = shapes(s)
+    chunk = rt.chunk_instances(expected)
 
     def one(instance: dict, output: dict) -> dict:
         return per_instance(s, {**instance, **output})
@@ -214,10 +216,11 @@ def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     batched = jax.jit(jax.vmap(one))
 
     def evaluate(instances: dict, outputs: dict) -> dict:
-        instances = rt.prepare_batch(instances, FIELDS, expected, "instances", s)
-        outputs = rt.prepare_batch(outputs, OUTPUTS, expected, "outputs", s)
-        return batched(instances, outputs)
+        rt.check_batch(instances, FIELDS, expected, "instances")
+        rt.check_batch(outputs, OUTPUTS, expected, "outputs")
+        return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 
     evaluate.statics = s
     evaluate.jitted = batched
+    evaluate.chunk = chunk
     return evaluate

@@ -266,6 +266,68 @@ def test_ragged_prefixes_skip_padding():
     assert "rt.segment_sum(1, rt.mod(i[:, None] + j, s.n), s.n, reduced_axes=2, prefix=ids)" in source
 
 
+RAGGED = """spec ragged "ragged ranks"
+param n: int = 5
+param m: int = 4
+instance {
+  observe x: float[n]
+}
+policy f(x) -> cnt: int[n], table: int[n, m], cap: int[m]
+invariant listed_in_range: forall i, r: r < cnt[i] implies 0 <= table[i, r] < n
+invariant under_cap: forall i, r: r < cnt[i] implies table[i, r] <= cap[r] + i
+invariant rank_as_value: forall i, r: r < cnt[i] implies table[i, r] != r
+invariant limit_on_the_first: forall i, j in 0 .. 2, r: r < cnt[i] implies table[i, r] != j + 3
+invariant limit_on_the_last: forall j in 0 .. 2, i, r: r < cnt[i] implies table[i, r] + j < 5
+"""
+
+
+def test_ragged_invariants_check_only_the_listed_ranks():
+    source = module_source(spec_of(RAGGED), __version__)
+    assert "on_rank=(listed_in_range_on_rank, (None, 1))" in source
+    assert "on_rank=(under_cap_on_rank, (None, 1, 0))" in source
+    assert "rank_as_value_on_rank" not in source           # `r` is a value there, not only an index
+    assert "limit_on_the_first_on_rank" in source and "limit_on_the_last_on_rank" in source
+    on_rank = source[source.index("def listed_in_range_on_rank"):source.index("def under_cap(")]
+    assert "ok = (0 <= table) & (table < s.n)  # (n, 1)" in on_rank
+    assert "return cnt, ok" in on_rank
+    eplb = module_source(compile_file(os.path.join(ROOT, "specs/eplb.adrs")), __version__)
+    assert "on_rank=(replica_slots_in_range_on_rank, (2, None))" in eplb
+    assert "inverse_map_on_rank" not in eplb               # if/else: the padding is checked too
+
+
+def test_ragged_invariants_agree_with_the_reference_batched_and_alone():
+    spec = spec_of(RAGGED)
+    module = compile_in_memory(spec)
+    ev = Evaluator(spec, module)
+    rng = np.random.default_rng(8)
+    fields = [{"x": rng.normal(size=5)} for _ in range(12)]
+    outputs = [{"cnt": rng.integers(-1, 7, 5), "table": rng.integers(-1, 6, (5, 4)), "cap": rng.integers(2, 6, 4)}
+               for _ in range(12)]
+    outputs[0] = {"cnt": np.zeros(5, int), "table": np.full((5, 4), 9), "cap": np.zeros(4, int)}   # nothing listed
+    outputs[1] = {"cnt": np.full(5, 9), "table": np.zeros((5, 4), int), "cap": np.zeros(4, int)}  # past the axis
+    outputs[2] = {"cnt": np.full(5, 4), "table": np.tile(np.arange(1, 5), (5, 1)), "cap": np.full(4, 4)}
+    outputs[2]["table"][4, 3] = 5                               # its one violation: the last point, last rank
+    results = [ev.evaluate_batch({}, fields, outputs), ev.evaluate_batch({}, fields[:2], outputs[:2])]
+    outcomes = set()
+    for got in results:
+        for f, o, g in zip(fields, outputs, got):
+            ref = evaluate_instance(spec, bind(spec, {}), {**f, **o})
+            assert_agree(ref, g)
+            outcomes |= {(x.name, x.passed) for x in g.guards}
+    assert {(name, ok) for name in ("listed_in_range", "under_cap", "limit_on_the_first", "limit_on_the_last")
+            for ok in (False, True)} <= outcomes
+    ragged = [[g.passed for g in got.guards if g.name != "rank_as_value"] for got in results[1]]
+    assert ragged == [[True] * 4] * 2                             # a batch where no witness is searched
+    assert results[0][2].guard("listed_in_range").witness == (4, 3)
+    s = module.bind_statics()
+    t = {**{k: jnp.asarray(v) for k, v in fields[2].items()}, **{k: jnp.asarray(v) for k, v in outputs[2].items()}}
+    alone = module.per_instance(s, t)                             # unbatched: a plain cond
+    ref = evaluate_instance(spec, bind(spec, {}), {**fields[2], **outputs[2]})
+    for g in ref.guards:
+        witness = tuple(int(w) for w in alone["witness"][g.name])
+        assert (bool(alone["passed"][g.name]), None if g.passed else witness) == (g.passed, g.witness), g.name
+
+
 def test_ints_beyond_int32_saturate_and_still_fail_the_guard(eplb_small):
     spec, ev = eplb_small
     rng = np.random.default_rng(4)
@@ -319,6 +381,40 @@ def test_the_jitted_evaluator_traces_once_for_the_same_shapes(eplb_small):
                           {n: stack(outputs, n) for n in ("phy2log", "log2phy", "logcnt")})
         assert bool(np.all(result["passed"]["counts_match"]))
     assert len(traces) == 1
+
+
+def test_a_batch_runs_in_padded_chunks_with_one_trace(eplb_small, monkeypatch):
+    spec, _ = eplb_small
+    module = compile_in_memory(spec)
+    traces = []
+    original = module.per_instance
+
+    def counting(s, t):
+        traces.append(1)
+        return original(s, t)
+
+    module.per_instance = counting
+    monkeypatch.setattr(module.rt, "CHUNK_ENTRIES", 3 * sum(math.prod(x) for x in module.shapes(
+        module.bind_statics()).values()))
+    evaluate = module.make_evaluator()
+    assert evaluate.chunk == 3
+    rng = np.random.default_rng(12)
+    fields = [eplb_fields(rng) for _ in range(7)]
+    outputs = [valid_eplb_outputs(rng, 3, 16, 24, 9) for _ in range(7)]
+    _duplicate_slot(outputs[6])                  # in the last chunk, which is padded with copies of it
+    _swap_inverse(outputs[1])
+    stack = lambda dicts, name: np.stack([d[name] for d in dicts])  # noqa: E731
+    got = evaluate({n: stack(fields, n) for n in ("weight", "next")},
+                   {n: stack(outputs, n) for n in ("phy2log", "log2phy", "logcnt")})
+    assert len(traces) == 1 and got["passed"]["inverse_map"].shape == (7,)
+    for i, (f, o) in enumerate(zip(fields, outputs)):
+        ref = reference(spec, f, o)
+        for g in ref.guards:
+            assert bool(got["passed"][g.name][i]) == g.passed, (i, g.name)
+            if not g.passed:
+                assert tuple(int(w) for w in got["witness"][g.name][i]) == g.witness, (i, g.name)
+        assert float(got["metrics"]["balance"][i]) == pytest.approx(ref.metrics["balance"], rel=1e-5)
+    assert [i for i in range(7) if not got["passed"]["slots_listed_once"][i]] == [6]
 
 
 def test_wrong_batch_shapes_are_input_errors(eplb_small):
