@@ -51,7 +51,8 @@ def calls(count: int) -> list[tuple]:
 
 
 def per_call_overhead(sandbox: Sandbox, path: str, work: list[tuple], rounds: int) -> dict:
-    """Median over rounds of (wall - reported) / N and (wall - every execution) / N, in ms."""
+    """Median over rounds of (wall - reported) / N and (wall - every execution) / N, and the best
+    round of the latter (the least disturbed by other work on the machine), in ms."""
     beyond_reported, beyond_executions, policy = [], [], []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -63,7 +64,7 @@ def per_call_overhead(sandbox: Sandbox, path: str, work: list[tuple], rounds: in
         beyond_executions.append((wall - executions) / len(work) * 1e3)
         policy.append(statistics.median(run.times_s) * 1e3)
     return {"reported": statistics.median(beyond_reported), "executions": statistics.median(beyond_executions),
-            "policy": statistics.median(policy)}
+            "best": min(beyond_executions), "policy": statistics.median(policy)}
 
 
 def candidate_startup(warm: bool, path: str, work: list[tuple], rounds: int) -> tuple[float, float]:
@@ -104,11 +105,13 @@ def main() -> None:
 def report(rows: list, startup: dict, count: int) -> None:
     print(f"EPLB leaderboard shape {LAYERS}x{EXPERTS}, {REPLICAS} replicas; {count} calls per candidate, "
           f"3 timed repeats per call")
-    print(f"{'policy':24} {'mode':5} {'policy ms':>10} {'overhead/call ms':>17} {'beyond all repeats ms':>22}")
+    print(f"{'policy':24} {'mode':5} {'policy ms':>10} {'overhead/call ms':>17} {'beyond all repeats ms':>22} "
+          f"{'(best round)':>12}")
     by_key = {}
     for name, mode, figures in rows:
         by_key[(name, mode)] = figures
-        print(f"{name:24} {mode:5} {figures['policy']:10.3f} {figures['reported']:17.3f} {figures['executions']:22.3f}")
+        print(f"{name:24} {mode:5} {figures['policy']:10.3f} {figures['reported']:17.3f} {figures['executions']:22.3f} "
+              f"{figures['best']:12.3f}")
     for name in dict.fromkeys(name for name, _, _ in rows):
         warm, cold = by_key[(name, "warm")], by_key[(name, "cold")]
         print(f"cold/warm overhead per call, {name}: {cold['executions'] / warm['executions']:.1f}x")
@@ -116,8 +119,10 @@ def report(rows: list, startup: dict, count: int) -> None:
     print(f"per-candidate wall, 1 call, torch imported: warm {warm_ms:.1f} ms, cold {cold_ms:.1f} ms, "
           f"cold/warm {cold_ms / warm_ms:.1f}x (warm worker start, once per Sandbox: {worker_ms:.0f} ms)")
     worst = max(by_key[(name, 'warm')]['executions'] for name, _, _ in rows)
+    best = max(by_key[(name, 'warm')]['best'] for name, _, _ in rows)
     verdict = "meets" if worst < 5.0 else "misses"
-    print(f"warm overhead beyond the policy's executions: {worst:.2f} ms per call ({verdict} the 5 ms target)")
+    print(f"warm overhead beyond the policy's executions: {worst:.2f} ms per call, median of rounds "
+          f"({verdict} the 5 ms target); best round {best:.2f} ms")
 
 
 if __name__ == "__main__":
