@@ -360,9 +360,8 @@ def test_generation_is_deterministic_and_points_back_to_the_spec(monkeypatch):
     assert "    l = np.arange(s.layers)  # (layers,)" in text
 
 
-def test_the_jitted_evaluator_traces_once_for_the_same_shapes(eplb_small):
-    spec, _ = eplb_small
-    module = compile_in_memory(spec)
+def count_traces(module) -> list:
+    """A list that grows by one each time JAX traces the module's per_instance."""
     traces = []
     original = module.per_instance
 
@@ -371,6 +370,13 @@ def test_the_jitted_evaluator_traces_once_for_the_same_shapes(eplb_small):
         return original(s, t)
 
     module.per_instance = counting
+    return traces
+
+
+def test_the_jitted_evaluator_traces_once_for_the_same_shapes(eplb_small):
+    spec, _ = eplb_small
+    module = compile_in_memory(spec)
+    traces = count_traces(module)
     evaluate = module.make_evaluator()
     rng = np.random.default_rng(2)
     for _ in range(3):
@@ -386,14 +392,7 @@ def test_the_jitted_evaluator_traces_once_for_the_same_shapes(eplb_small):
 def test_a_batch_runs_in_padded_chunks_with_one_trace(eplb_small, monkeypatch):
     spec, _ = eplb_small
     module = compile_in_memory(spec)
-    traces = []
-    original = module.per_instance
-
-    def counting(s, t):
-        traces.append(1)
-        return original(s, t)
-
-    module.per_instance = counting
+    traces = count_traces(module)
     monkeypatch.setattr(module.rt, "CHUNK_ENTRIES", 3 * sum(math.prod(x) for x in module.shapes(
         module.bind_statics()).values()))
     evaluate = module.make_evaluator()
