@@ -4,6 +4,7 @@ Exit codes, everywhere: 0 ok, 1 the spec or the policy is invalid, 2 a usage or 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 
@@ -34,10 +35,23 @@ def user_errors(fn):
         except CompilerBug as err:
             _fail(f"internal error in adrs-spec {__version__} (a bug, not your mistake): {err}\n"
                   "please report it with the spec that triggered it", 3)
+        except OSError as err:      # a folder that cannot be written, a disk that is full, ...
+            where = f"{err.filename}: " if err.filename else ""
+            _fail(f"error: {where}{err.strerror or err}; check the path and its permissions", EXIT_INPUT)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _writing(out_dir: str):
+    """An output folder that cannot be written is the user's to fix: say which one."""
+    try:
+        yield
+    except OSError as err:
+        raise InputError(f"cannot write {out_dir}/ ({err.strerror or err}); choose a folder you can "
+                         f"write to with --out") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -90,7 +104,8 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str, check_only: bool) -> None:
             else:
                 click.echo(f"OK     {path}: {out_dir}/{result.spec.name}/ is up to date")
             continue
-        folder = write_generated(result, out_dir)
+        with _writing(out_dir):
+            folder = write_generated(result, out_dir)
         click.echo(f"compiled {path} -> {folder}/ ({', '.join(sorted(result.files))}) "
                    f"in {result.seconds * 1000:.0f} ms")
         click.echo("  " + result.summary())
@@ -123,7 +138,8 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
         _fail(f"{spec}: the spec declares no `workload`; add one (see specs/eplb.adrs)", EXIT_INPUT)
     train = training_sets(ir_spec, seed)
     holdouts, notes = holdout_sets(ir_spec, seed, train, auto=not no_auto)
-    manifest = write_sets(train + holdouts, out_dir, ir_spec.name, ir_spec.source_sha256, seed)
+    with _writing(out_dir):
+        manifest = write_sets(train + holdouts, out_dir, ir_spec.name, ir_spec.source_sha256, seed)
     click.echo(f"wrote {len(manifest['sets'])} workload sets for `{ir_spec.name}` to {out_dir}/ (seed {seed})")
     for entry in manifest["sets"]:
         shapes = "; ".join(", ".join(f"{k}={v}" for k, v in g["params"].items()) for g in entry["groups"][:3])

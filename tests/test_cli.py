@@ -85,3 +85,15 @@ def test_huge_file(tmp_path):
 def test_missing_spec(tmp_path):
     code, _, err = run("compile", str(tmp_path / "nope.adrs"), cwd=tmp_path)
     assert code == 2 and "no such file" in err
+
+
+@pytest.mark.parametrize("command", ["compile", "workloads"])
+def test_an_output_folder_that_cannot_be_written_is_an_input_error(tmp_path, command):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = blocker / "out"                      # a folder inside a file: fails for every user
+    code, _, err = run(command, os.path.join(ROOT, "specs/placement.adrs"), "--out", str(out), cwd=tmp_path)
+    assert code == 2 and "Traceback" not in err
+    reason = err.strip().removeprefix(f"error: cannot write {out}/ (").removesuffix(
+        "); choose a folder you can write to with --out")
+    assert reason in ("Not a directory", "File exists")       # which one depends on the first call that fails
