@@ -118,7 +118,8 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str, check_only: bool) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to write (replaced atomically): one .npz per set and manifest.json.")
-@click.option("--seed", default=0, show_default=True, help="Seed of every generator; same seed, same bytes.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of every generator; same seed, same bytes.")
 @click.option("--no-auto", is_flag=True, help="Only the declared holdouts, not the automatic ones.")
 @user_errors
 def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
@@ -159,9 +160,11 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
               help="Only these training workloads (default: all the spec declares).")
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
               help="Use a trace file (.npz, .csv, or vLLM expert-load.json) instead of generated training data.")
-@click.option("--window", default=100, show_default=True, help="Forward passes per window in a vLLM trace.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the generated workloads.")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds one policy call may take.")
+@click.option("--window", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Forward passes per window in a vLLM trace.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the generated workloads.")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds one policy call may take.")
 @click.option("--memory", "memory_gb", default=8.0, show_default=True,
               help="Address-space limit of the policy process (GiB); 0 for none (CUDA reserves far more "
                    "address space than it uses).")

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from adrs_spec import ir
-from adrs_spec.errors import InputError
+from adrs_spec.errors import InputError, SpecError
 from adrs_spec.frontend.check import compile_file
 from adrs_spec.validate import Report, evaluate_set, verdict_of
 from adrs_spec.workloads.build import WorkloadSet, build
@@ -85,7 +85,10 @@ def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_fi
     chosen = [known[n] for n in names] or list(spec.workloads)
     if trace_file:
         data = load_trace(trace_file, window, spec, chosen[0])
-        train = [build(spec, chosen[0], seed, name=os.path.basename(trace_file), data=data)]
+        try:
+            train = [build(spec, chosen[0], seed, name=os.path.basename(trace_file), data=data)]
+        except SpecError as err:        # the data does not fit the spec: the file is at fault
+            raise InputError(f"{trace_file}: {err.message}") from None
     else:
         train = [build(spec, w, seed) for w in chosen]
     if not holdout:

@@ -79,7 +79,8 @@ def _case_env(spec: ir.Spec, assigns, rng, span) -> dict:
     """Sample the case's params and locals until the params satisfy every `require`."""
     param_names = {p.name for p in spec.params}
     last_error = None
-    for _ in range(MAX_RESAMPLES):
+    sampled = any(isinstance(a.value, ir.Sampled) for a in assigns)
+    for _ in range(MAX_RESAMPLES if sampled else 1):
         env = {p.name: p.default for p in spec.params}
         env.update({s.name: None for s in spec.statics})
         values = {}
@@ -92,6 +93,8 @@ def _case_env(spec: ir.Spec, assigns, rng, span) -> dict:
             return {**env, **bind(spec, values)}
         except SpecError as err:
             last_error = err
+    if not sampled:
+        raise SpecError(f"the workload's params break a requirement: {last_error.message}", span)
     raise SpecError(f"no sampled params satisfy the spec's requirements after {MAX_RESAMPLES} tries: "
                     f"{last_error.message}", span)
 
@@ -172,6 +175,10 @@ def _cut(spec: ir.Spec, workload: ir.Workload, drawn: dict, env: dict):
             local = {**env, var.name: i}
             points.append((f"{var.name} = {i}", {n: drawn[r.tensor][tuple(int(eval_static(x, local)) for x in r.indices)]
                                                  for n, r in workload.cut.fields}))
+    if not points:
+        raise SpecError(f"workload `{workload.name}` yields no instances: the range of "
+                        f"`{workload.cut.var.name}` is empty for these traces (e.g. a trace of one window "
+                        f"when instances pair each window with the next)", workload.span)
     out: dict[str, list[np.ndarray]] = {f.name: [] for f in fields}
     for _, values in points:
         for f in fields:

@@ -155,3 +155,26 @@ def test_memory_zero_lifts_the_limit_and_a_small_one_stops_the_policy(small_eplb
     code, _, err = run_cli("validate", str(small_eplb), policy, "--memory", "0.05", cwd=tmp_path)
     assert code == 2 and err.strip() == ("error: --memory 0.05 GiB is below the sandbox's minimum of 64 MiB; "
                                          "give at least 0.0625, or 0 for no limit")
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((5, 3, 15), "the workload's params break a requirement: requirement `experts % groups == 0` does not hold "
+                 "for layers = 3, experts = 15, replicas = 24, groups = 4, nodes = 2, gpus = 4"),
+    ((1, 3, 16), "workload `zipf_drift` yields no instances: the range of `w` is empty for these traces (e.g. a "
+                 "trace of one window when instances pair each window with the next)"),
+    ((5, 3), "trace `load` has 3 dimension(s), but the data has shape (5, 3)"),
+])
+def test_a_trace_that_does_not_fit_the_spec_is_an_input_error(small_eplb, policies, tmp_path, shape, message):
+    trace = tmp_path / "trace.npz"
+    np.savez(trace, load=np.ones(shape))
+    code, out, err = run_cli("validate", str(small_eplb), os.path.join(policies, "round_robin.py"),
+                             "--trace", str(trace), cwd=tmp_path)
+    assert code == 2 and out == ""
+    assert err.strip() == f"error: {trace}: {message}"
+
+
+def test_out_of_range_options_are_usage_errors(small_eplb, policies, tmp_path):
+    policy = os.path.join(policies, "round_robin.py")
+    for option, value in (("--seed", "-5"), ("--timeout", "0"), ("--window", "0")):
+        code, _, err = run_cli("validate", str(small_eplb), policy, option, value, cwd=tmp_path)
+        assert code == 2 and f"Invalid value for '{option}'" in err and "Traceback" not in err
