@@ -90,8 +90,10 @@ def describe_point(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
             arr = data[x.tensor]
             clamped = tuple(min(max(int(i), 0), n - 1) for i, n in zip(idx, arr.shape))
             v = arr[clamped].item()
-            text = f"{x.tensor}[{', '.join(str(i) for i in idx)}] = {v:g}" if isinstance(v, float) else \
-                f"{x.tensor}[{', '.join(str(i) for i in idx)}] = {v}"
+            read = f"{x.tensor}[{', '.join(str(i) for i in idx)}]"
+            if tuple(int(i) for i in idx) != clamped:     # out-of-range reads see the nearest element
+                read += f" (read at [{', '.join(str(i) for i in clamped)}])"
+            text = f"{read} = {v:g}" if isinstance(v, float) else f"{read} = {v}"
             if text not in shown:
                 shown.append(text)
             return v

@@ -178,3 +178,18 @@ def test_out_of_range_options_are_usage_errors(small_eplb, policies, tmp_path):
     for option, value in (("--seed", "-5"), ("--timeout", "0"), ("--window", "0")):
         code, _, err = run_cli("validate", str(small_eplb), policy, option, value, cwd=tmp_path)
         assert code == 2 and f"Invalid value for '{option}'" in err and "Traceback" not in err
+
+
+def test_padding_inside_the_live_part_is_reported_with_the_values_read(small_eplb, tmp_path):
+    code, out, _ = run_cli("validate", str(small_eplb), hostile("minus_one_live.py"), cwd=tmp_path)
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[0].endswith("12 invariant violation(s) (inverse_map, replica_slots_in_range, slots_listed_once)")
+    assert lines[1:4] == [
+        "  replica_slots_in_range: zipf_drift case 0, w = 0; l = 0, e = 4, r = 0: logcnt[0, 4] = 2, "
+        "log2phy[0, 4, 0] = -1",
+        "  inverse_map: zipf_drift case 0, w = 0; l = 0, e = 4, r = 0: logcnt[0, 4] = 2, log2phy[0, 4, 0] = -1, "
+        "phy2log[0, -1] (read at [0, 0]) = 0",
+        "  slots_listed_once: zipf_drift case 0, w = 0; l = 0, p = 8: "
+        "count(e, r where r < logcnt[l, e]: log2phy[l, e, r] == p) = 0",
+    ]
