@@ -183,9 +183,11 @@ def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, windo
     """
     from adrs_spec.validate_run import run_validation, render_report
 
-    if 0 < memory_gb < 1 / 16:
-        _fail(f"error: --memory {memory_gb:g} GiB is below the sandbox's minimum of 64 MiB; give at least "
-              f"0.0625, or 0 for no limit", EXIT_INPUT)
+    from adrs_spec.sandbox.limits import MIN_MEMORY_BYTES
+
+    if 0 < memory_gb * (1 << 30) < MIN_MEMORY_BYTES:
+        _fail(f"error: --memory {memory_gb:g} GiB is below the sandbox's minimum of {MIN_MEMORY_BYTES >> 20} MiB; "
+              f"give at least {MIN_MEMORY_BYTES / (1 << 30):g}, or 0 for no limit", EXIT_INPUT)
 
     report = run_validation(spec, policy, array=array, holdout=holdout, workloads=workload_names,
                             trace_file=trace_file, window=window, seed=seed, timeout=timeout,

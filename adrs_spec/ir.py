@@ -376,3 +376,31 @@ def children(e: Expr) -> tuple[Expr, ...]:
         bounds = tuple(x for v in e.vars for x in (v.lo, v.hi))
         return bounds + ((e.where,) if e.where is not None else ()) + (e.body,)
     return ()
+
+
+def free_indices(e: Expr) -> frozenset[str]:
+    """Index variables `e` depends on that it does not bind itself."""
+    if isinstance(e, Index):
+        return frozenset((e.name,))
+    if isinstance(e, Reduce):
+        out: set[str] = set()
+        bound: set[str] = set()
+        for v in e.vars:       # a range may use the variables bound before it
+            out |= (free_indices(v.lo) | free_indices(v.hi)) - bound
+            bound.add(v.name)
+        inner = free_indices(e.body) | (free_indices(e.where) if e.where is not None else frozenset())
+        return frozenset(out | (inner - bound))
+    out = frozenset()
+    for c in children(e):
+        out |= free_indices(c)
+    return out
+
+
+def tensors_read(e: Expr, out: list[str] | None = None) -> list[str]:
+    """Names of the tensors `e` reads, first use first."""
+    out = [] if out is None else out
+    if isinstance(e, Read) and e.tensor not in out:
+        out.append(e.tensor)
+    for c in children(e):
+        tensors_read(c, out)
+    return out

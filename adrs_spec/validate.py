@@ -114,7 +114,6 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
     """The values of the invariant's outermost reductions at the violating point, e.g.
     `sum(g: gpu_load[l, g]) = 8.12e+05`, evaluated by the reference interpreter (only the
     lets they read are materialised)."""
-    from adrs_spec.backends.jax_ir import free_indices, tensors_read
     from adrs_spec.backends.jax_text import spec_text
     from adrs_spec.backends.reference import materialise
     from adrs_spec.backends.reference_eval import Interpreter
@@ -123,7 +122,7 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
 
     def outermost(x: ir.Expr):
         if isinstance(x, ir.Reduce):
-            if free_indices(x) <= set(at):
+            if ir.free_indices(x) <= set(at):
                 found.append(x)
             return
         for child in ir.children(x):
@@ -132,10 +131,10 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
     outermost(inv.body)
     if not found or params is None:
         return []
-    needed = set(n for r in found for n in tensors_read(r))
+    needed = set(n for r in found for n in ir.tensors_read(r))
     for let in reversed(spec.lets):        # lets the needed lets read, back to front
         if let.name in needed:
-            needed |= set(tensors_read(let.body))
+            needed |= set(ir.tensors_read(let.body))
     interp = Interpreter(spec.tolerance, bind(spec, params, check=False), dict(data))
     for let in spec.lets:
         if let.name in needed:
@@ -152,7 +151,8 @@ def output_specs(spec: ir.Spec, params: dict):
 
 
 def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: WorkloadSet) -> SetReport:
-    """Run the policy on every instance of the set and score what it returns."""
+    """Run the policy on every instance of the set and score what it returns (`evaluator`:
+    an adrs_spec.evaluator.Evaluator of the spec's generated module)."""
     report = SetReport(wset.name, wset.kind, wset.size)
     metrics_valid: list[dict[str, float]] = []
     times: list[float] = []
@@ -165,20 +165,21 @@ def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: Work
             report.failure = {"kind": f.kind, "message": f.message, "instance": label, "detail": f.detail}
             return report
         times.extend(run.times_s)
-        outputs = {t: np.stack([o[k] for o in run.outputs]) for k, t in enumerate(spec.policy.outputs)}
-        results = evaluator.evaluate(group.params, group.fields, outputs)
-        for i in range(group.size):
-            failed = [inv for inv in spec.invariants if not results.passed[inv.name][i]]
-            for inv in failed:
-                report.violation_counts[inv.name] = report.violation_counts.get(inv.name, 0) + 1
-                if report.violation_counts[inv.name] <= MAX_WITNESSES:
-                    at = {v.name: int(w) for v, w in zip(inv.vars, results.witness[inv.name][i])}
-                    data = {**{n: a[i] for n, a in group.fields.items()}, **{n: a[i] for n, a in outputs.items()}}
-                    report.violations.append(Violation(inv.name, wset.name, group.labels[i], at,
-                                                       describe_point(spec, inv, at, data, group.params)))
+        instances = [{n: a[i] for n, a in group.fields.items()} for i in range(group.size)]
+        outputs = [dict(zip(spec.policy.outputs, returned)) for returned in run.outputs]
+        results = evaluator.evaluate_batch(group.params, instances, outputs)
+        for i, result in enumerate(results):
+            failed = [g for g in result.guards if not g.passed]
+            for guard in failed:
+                report.violation_counts[guard.name] = report.violation_counts.get(guard.name, 0) + 1
+                if report.violation_counts[guard.name] <= MAX_WITNESSES:
+                    inv = next(inv for inv in spec.invariants if inv.name == guard.name)
+                    at = {v.name: w for v, w in zip(inv.vars, guard.witness)}
+                    report.violations.append(Violation(inv.name, wset.name, group.labels[i], at, describe_point(
+                        spec, inv, at, {**instances[i], **outputs[i]}, group.params)))
             if not failed:
                 report.valid_instances += 1
-                metrics_valid.append({m.name: float(results.metrics[m.name][i]) for m in spec.metrics})
+                metrics_valid.append(result.metrics)
     report.runtime_s = statistics.median(times) if times else None
     if metrics_valid:
         report.metrics = scoring.aggregate(spec, metrics_valid)

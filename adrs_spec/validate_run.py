@@ -3,52 +3,19 @@ generated evaluator, and render the report."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from adrs_spec import ir
 from adrs_spec.errors import InputError, SpecError
+from adrs_spec.evaluator import Evaluator, compile_in_memory
 from adrs_spec.frontend.check import compile_file
 from adrs_spec.validate import Report, evaluate_set, verdict_of
 from adrs_spec.workloads.build import WorkloadSet, build
 
 # Failures that mean the policy file itself is unusable: a usage error (exit 2), not a verdict.
 LOAD_FAILURES = ("load_error",)
-
-
-class BatchEvaluator:
-    """The spec's generated guards + simulator over the arrays of one workload group."""
-
-    def __init__(self, spec: ir.Spec, float64: bool = False):
-        from adrs_spec.evaluator import Evaluator, compile_in_memory
-
-        self.spec = spec
-        self.evaluator = Evaluator(spec, compile_in_memory(spec), "float64" if float64 else "float32")
-
-    def evaluate(self, params: dict, fields: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> "Results":
-        size = len(next(iter(fields.values())))
-        per_instance = self.evaluator.evaluate_batch(
-            params, [{n: a[i] for n, a in fields.items()} for i in range(size)],
-            [{n: a[i] for n, a in outputs.items()} for i in range(size)])
-        return Results.of(self.spec, per_instance)
-
-
-@dataclass(frozen=True)
-class Results:
-    """Per guard and metric, one entry per instance of the group."""
-
-    passed: dict[str, np.ndarray]
-    witness: dict[str, list]
-    metrics: dict[str, np.ndarray]
-
-    @staticmethod
-    def of(spec: ir.Spec, per_instance) -> "Results":
-        names = [inv.name for inv in spec.invariants]
-        return Results({n: np.array([r.guard(n).passed for r in per_instance], dtype=bool) for n in names},
-                       {n: [r.guard(n).witness for r in per_instance] for n in names},
-                       {m.name: np.array([r.metrics[m.name] for r in per_instance]) for m in spec.metrics})
 
 
 def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload) -> dict[str, np.ndarray]:
@@ -109,7 +76,7 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
         raise InputError(f"{policy_path}: no such policy file; give a Python file that defines "
                          f"`{spec.policy.name}({', '.join(spec.policy.args)})`")
     sets, notes = workload_sets(spec, holdout, workloads, trace_file, window, seed)
-    evaluator = BatchEvaluator(spec, float64)
+    evaluator = Evaluator(spec, compile_in_memory(spec), "float64" if float64 else "float32")
     reports = []
     try:
         limits = SandboxLimits(timeout_s=timeout, memory_bytes=memory_bytes)

@@ -13,7 +13,7 @@ import textwrap
 
 from adrs_spec import ir
 from adrs_spec.backends.jax_emit import UNARY, FunctionBody, Val, binary, py_name, wrap
-from adrs_spec.backends.jax_ir import tensors_read
+from adrs_spec.ir import tensors_read
 from adrs_spec.backends.jax_lower import Lowerer
 from adrs_spec.backends.jax_patterns import RankPlanes, rank_planes
 from adrs_spec.backends.jax_text import spec_text, vars_text
@@ -179,12 +179,7 @@ def _shapes(spec: ir.Spec) -> str:
 # ---- functions ----
 def _function(spec: ir.Spec, name: str, where: str, doc: str, exprs: list[ir.Expr], build) -> str:
     """One pure function of the statics and the tensors `exprs` read."""
-    reads: list[str] = []
-    for e in exprs:
-        tensors_read(e, reads)
-    order = [t.name for t in spec.tensors]
-    reads.sort(key=order.index)
-    params = {t: py_name(t) for t in reads}
+    params = {t: py_name(t) for t in _reads(spec, exprs)}
     body = FunctionBody(taken=set(params.values()) | {"s"})
     lw = Lowerer(spec, body, params)
     result = build(lw)
@@ -309,8 +304,12 @@ def _reads(spec: ir.Spec, exprs: list[ir.Expr]) -> list[str]:
 
 
 def _call(spec: ir.Spec, name: str, exprs: list[ir.Expr]) -> str:
-    args = "".join(f", t[{r!r}]" for r in _reads(spec, exprs))
-    return f"{py_name(name)}(s{args})"
+    return f"{py_name(name)}(s{_arguments(_reads(spec, exprs))})"
+
+
+def _arguments(reads: list[str]) -> str:
+    """`, t['log2phy'], t['logcnt']`: the tensors of one instance, passed after the statics."""
+    return "".join(f", t[{r!r}]" for r in reads)
 
 
 def _per_instance(spec: ir.Spec) -> str:
@@ -322,15 +321,15 @@ def _per_instance(spec: ir.Spec) -> str:
         lines.append(f"    t[{let.name!r}] = {_call(spec, let.name, [let.body, *bounds])}")
     lines.append("    guards = {")
     for inv in spec.invariants:
-        bounds = [x for v in inv.vars for x in (v.lo, v.hi)]
-        call = _call(spec, inv.name, [inv.body, *bounds])
+        exprs = [inv.body, *(x for v in inv.vars for x in (v.lo, v.hi))]
         planes = rank_planes(spec, inv)
-        if planes is not None:
-            fn, _, args = call.partition("(")
-            axes = ", ".join(repr(planes.axes.get(t)) for t in _reads(spec, [inv.body, *bounds]))
-            axes = f"({axes},)" if "," not in axes else f"({axes})"
-            indent = " " * (len(f"        {inv.name!r}: rt.check("))
-            call = f"rt.check({fn}, {args[:-1]},\n{indent}on_rank=({fn}_on_rank, {axes}))"
+        if planes is None:
+            call = _call(spec, inv.name, exprs)
+        else:
+            fn, reads = py_name(inv.name), _reads(spec, exprs)
+            axes = tuple(planes.axes.get(r) for r in reads)
+            indent = " " * len(f"        {inv.name!r}: rt.check(")
+            call = f"rt.check({fn}, s{_arguments(reads)},\n{indent}on_rank=({fn}_on_rank, {axes!r}))"
         lines.append(f"        {inv.name!r}: {call},")
     lines.append("    }")
     lines.append("    metrics = {")

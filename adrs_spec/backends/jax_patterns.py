@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from adrs_spec import ir
 from adrs_spec.backends.jax_emit import Val
-from adrs_spec.backends.jax_ir import conjuncts, free_indices, tensors_read
+from adrs_spec.backends.jax_ir import conjuncts
+from adrs_spec.ir import free_indices, tensors_read
 from adrs_spec.backends.jax_text import (
     poly, poly_code, poly_sub, reduce_text, same_expr, spec_text, split_linear)
 
@@ -106,14 +107,20 @@ def _rank_prefix(e: ir.Reduce, conds: list[ir.Expr]) -> tuple[ir.Expr | None, li
 
     Returns (n, the other conditions), or (None, conds) when there is no such condition.
     """
-    last = e.vars[-1]
-    if not (isinstance(last.lo, ir.Const) and last.lo.value == 0):
-        return None, conds
     for i, c in enumerate(conds):
-        if (isinstance(c, ir.Binary) and c.op == "<" and isinstance(c.left, ir.Index)
-                and c.left.name == last.name and last.name not in free_indices(c.right)):
-            return c.right, conds[:i] + conds[i + 1:]
+        limit = _rank_limit(c, e.vars[-1])
+        if limit is not None:
+            return limit, conds[:i] + conds[i + 1:]
     return None, conds
+
+
+def _rank_limit(cond: ir.Expr, rank: ir.IndexVar) -> ir.Expr | None:
+    """n when `cond` is `r < n` for the rank r (ranging from 0) and n does not depend on r."""
+    if (isinstance(rank.lo, ir.Const) and rank.lo.value == 0 and isinstance(cond, ir.Binary)
+            and cond.op == "<" and isinstance(cond.left, ir.Index) and cond.left.name == rank.name
+            and rank.name not in free_indices(cond.right)):
+        return cond.right
+    return None
 
 
 # ---- block reads ----
@@ -180,14 +187,11 @@ def rank_planes(spec: ir.Spec, inv: ir.Invariant) -> RankPlanes | None:
     """
     if not inv.vars or any(free_indices(v.lo) or free_indices(v.hi) for v in inv.vars):
         return None
-    rank = inv.vars[-1]
-    body = inv.body
-    if not (isinstance(rank.lo, ir.Const) and rank.lo.value == 0 and isinstance(body, ir.Binary)
-            and body.op == "implies" and isinstance(body.left, ir.Binary) and body.left.op == "<"
-            and isinstance(body.left.left, ir.Index) and body.left.left.name == rank.name):
+    rank, body = inv.vars[-1], inv.body
+    if not (isinstance(body, ir.Binary) and body.op == "implies"):
         return None
-    limit, then = body.left.right, body.right
-    if limit.dtype != "int" or rank.name in free_indices(limit):
+    limit, then = _rank_limit(body.left, rank), body.right
+    if limit is None or limit.dtype != "int":
         return None
     axes = _rank_axes(spec, then, rank)
     if not axes or set(axes) & set(tensors_read(limit)):

@@ -363,19 +363,6 @@ def cast_tensors(t: dict, declared: Mapping[str, tuple], s) -> dict:
     return {name: jnp.asarray(x).astype(target[declared[name][0]]) for name, x in t.items()}
 
 
-def prepare_batch(given: Mapping, declared: Mapping[str, tuple], shapes: Mapping[str, tuple],
-                  what: str, s) -> dict:
-    """Check the names and shapes of a batch (B, *shape) and convert it for the device.
-
-    Arrays end up in the evaluator's dtypes in 64-byte-aligned host memory, which the CPU
-    backend uses in place (no second copy). Ints beyond int32 are clamped in 32-bit mode:
-    a clamped value is still outside every index range, so guards keep failing on it
-    instead of seeing it wrap around to a valid id.
-    """
-    check_batch(given, declared, shapes, what)
-    return convert_rows(given, declared, s, 0, batch_size(given))
-
-
 def check_batch(given: Mapping, declared: Mapping[str, tuple], shapes: Mapping[str, tuple], what: str) -> int:
     """The batch size B of a batch (B, *shape), after checking its names and shapes."""
     names = set(given)
@@ -401,7 +388,12 @@ def batch_size(given: Mapping) -> int:
 
 def convert_rows(given: Mapping, declared: Mapping[str, tuple], s, start: int, stop: int, pad: int = 0) -> dict:
     """Instances start .. stop of a checked batch, converted for the device, then the last one
-    repeated `pad` times (so that a short last chunk has the shape of the others)."""
+    repeated `pad` times (so that a short last chunk has the shape of the others).
+
+    Arrays end up in the evaluator's dtypes in 64-byte-aligned host memory, which the CPU
+    backend uses in place (no second copy). Ints beyond int32 are clamped in 32-bit mode:
+    a clamped value is still outside every index range, so guards keep failing on it
+    instead of seeing it wrap around to a valid id."""
     out = {}
     for name, (dtype, _) in declared.items():
         x = given[name]

@@ -17,6 +17,7 @@ ENV_WHITELIST = (
 )
 # A whitelisted name is still dropped when it contains one of these (say a `PATH_TOKEN`).
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "COOKIE")
+MIN_MEMORY_BYTES = 64 << 20     # below this not even the interpreter starts
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class SandboxLimits:
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be positive, not {self.timeout_s}")
-        if self.memory_bytes is not None and self.memory_bytes < (64 << 20):
-            raise ValueError(f"memory_bytes must be at least 64 MiB, not {self.memory_bytes}")
+        if self.memory_bytes is not None and self.memory_bytes < MIN_MEMORY_BYTES:
+            raise ValueError(f"memory_bytes must be at least {format_bytes(MIN_MEMORY_BYTES)}, not {self.memory_bytes}")
 
 
 def is_secret_name(name: str) -> bool:

@@ -101,17 +101,10 @@ def _load_fields(spec: ir.Spec, workload: ir.Workload) -> list[str]:
     if workload.cut is None:
         sources = {t.name: {t.name} for t in workload.traces}
     else:
-        sources = {name: set(_tensors_read(expr)) for name, expr in workload.cut.fields}
+        sources = {name: set(ir.tensors_read(expr)) for name, expr in workload.cut.fields}
     return [f.name for f in spec.fields() if f.dtype == "float" and f.lower is not None
             and f.lower[0] in (">=", ">") and isinstance(f.lower[1], ir.Const) and f.lower[1].value == 0
             and sources.get(f.name, set()) & load_traces]
-
-
-def _tensors_read(e: ir.Expr):
-    if isinstance(e, ir.Read):
-        yield e.tensor
-    for child in ir.children(e):
-        yield from _tensors_read(child)
 
 
 def _boundary(spec: ir.Spec, train: WorkloadSet) -> WorkloadSet | None:
