@@ -32,6 +32,7 @@ from adrs_spec.runtime.database import Database, Program
 
 BUILTIN_FEATURES = ("code_length", "score")
 _LENGTH_BINS_PER_DOUBLING = 2
+MIGRATION_META = "select.last_migration"  # the iteration of the last migration round done
 
 
 @dataclass(frozen=True)
@@ -196,12 +197,15 @@ def migrate(db: Database, iteration: int, rng: random.Random, settings: Selectio
     """Ring migration, on iterations that are positive multiples of `migration_interval`: each
     island's `migration_count` best programs are copied to island (i + 1) % islands with origin
     "migrant" (parent: the source), unless that island already holds the same code, so a program
-    reaches each island at most once and calling this twice for one iteration (a resumed run)
-    adds nothing. Sources are read before any copy is made, so a program moves one hop per round.
-    All copies are stored in one transaction; returns them. Deterministic: nothing is drawn
+    reaches each island at most once. Sources are read before any copy is made, so a program
+    moves one hop per round. The copies and the round's iteration (meta `MIGRATION_META`) are
+    stored in one transaction, and a round already done is not done again, so a resumed run
+    that repeats an iteration adds nothing. Returns the copies. Deterministic: nothing is drawn
     from `rng` (kept in the signature for migration policies that would draw)."""
     n = settings.islands
     if n < 2 or settings.migration_interval <= 0 or iteration <= 0 or iteration % settings.migration_interval:
+        return []
+    if db.get_meta(MIGRATION_META, 0) >= iteration:
         return []
     sources = [(i, p) for i in range(n) for p in db.top(settings.migration_count, island=i)]
     copies, planned = [], set()
@@ -215,4 +219,4 @@ def migrate(db: Database, iteration: int, rng: random.Random, settings: Selectio
         copies.append(replace(source, id=None, parent_id=source.id, island=target, iteration=iteration,
                               origin=origin, prompt=None, response=None, tokens_in=0, tokens_out=0,
                               cost_usd=0.0, eval_seconds=0.0, created_s=0.0))
-    return db.add_many(copies) if copies else []
+    return db.add_many(copies, meta={MIGRATION_META: iteration})
