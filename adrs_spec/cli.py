@@ -203,5 +203,84 @@ def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, windo
         sys.exit(EXIT_INPUT if report.reason.startswith("load_error") else EXIT_INVALID)
 
 
+@main.command("evolve")
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--initial", type=click.Path(dir_okay=False),
+              help="The program to start from (default: SPEC's policies/round_robin.py).")
+@click.option("--iterations", type=click.IntRange(min=0), help="Children to propose  [default: 300].")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed of the search  [default: 0].")
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Folder of the run: database, best.py, config, log  [default: runs/NAME-N].")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="YAML settings (see evolve.example.yaml); flags override it.")
+@click.option("--resume", type=click.Path(file_okay=False), metavar="RUN_DIR",
+              help="Continue the run in RUN_DIR with its own settings (flags may change --iterations, "
+                   "--patience, --target-score).")
+@click.option("--workers", type=click.IntRange(min=0), help="Parallel evaluations; 0: one per core  [default: 0].")
+@click.option("--base-url", help="An OpenAI-compatible endpoint (with --model; the key comes from $OPENAI_API_KEY).")
+@click.option("--model", "models", multiple=True, help="A model of --base-url (repeat for several, equal weights).")
+@click.option("--budget-usd", type=click.FloatRange(min=0), help="Stop asking the LLM once this much is spent.")
+@click.option("--array", type=click.Choice(["numpy", "torch", "jax"]), help="Array type candidates receive.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds one policy call may take.")
+@click.option("--patience", type=click.IntRange(min=0), help="Stop after this many iterations without improvement.")
+@click.option("--target-score", type=float, help="Stop once the best training score reaches this.")
+@click.option("--rank-runtime", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Rank by the score at this runtime instead of the measured one: an exactly reproducible "
+                   "search (reported scores still use measured time).")
+@click.option("--allow-invalid-initial", is_flag=True, default=None,
+              help="Start even if the initial program breaks an invariant.")
+@click.option("--no-holdout", is_flag=True, help="Skip the holdout and baseline evaluations of the final report.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress output (the log file still gets it).")
+@user_errors
+def evolve_cmd(spec, initial, iterations, seed, run_dir, config_file, resume, workers, base_url, models, budget_usd,
+               array, timeout, patience, target_score, rank_runtime, allow_invalid_initial, no_holdout, as_json,
+               quiet) -> None:
+    """Evolve a policy for SPEC: propose children, evaluate them, keep the best.
+
+    Children come from an OpenAI-compatible LLM when one is configured (--config, or
+    --base-url with --model), else from the built-in program mutator (no API key needed).
+    Each child is evaluated like `adrs-spec validate` would (sandbox, guards, simulator) on
+    the training sets only; holdouts are kept for the final report. The run directory holds
+    the SQLite database (every evaluated program, committed as it finishes), best.py (always
+    a valid program), the resolved config and a log; `--resume RUN_DIR` continues a stopped
+    or killed run, Ctrl-C finishes the evaluations in flight and stops cleanly.
+
+    \b
+    Examples:
+      adrs-spec evolve specs/eplb.adrs
+      adrs-spec evolve specs/eplb.adrs --initial specs/eplb/policies/round_robin.py --iterations 300 --seed 7
+      adrs-spec evolve specs/eplb.adrs --config evolve.yaml
+      adrs-spec evolve --resume runs/eplb-1
+    """
+    from adrs_spec.runtime.config import ModelSettings, load_settings
+    from adrs_spec.runtime.loop import evolve
+    from adrs_spec.runtime.report import render_summary
+
+    if not spec and not resume:
+        _fail("error: give a SPEC to start a run, or --resume RUN_DIR to continue one", EXIT_INPUT)
+    if resume and (config_file or initial):
+        _fail("error: --resume continues a run with its own settings; --config and --initial apply to new runs",
+              EXIT_INPUT)
+    if models and not base_url or base_url and not models:
+        _fail("error: --base-url and --model go together (an endpoint and the model(s) to ask)", EXIT_INPUT)
+    settings = None if resume else load_settings(config_file)
+    overrides = {"seed": seed, "initial": initial, "allow_invalid_initial": allow_invalid_initial,
+                 "stop__iterations": iterations, "stop__patience": patience, "stop__target_score": target_score,
+                 "evaluation__workers": workers, "evaluation__array": array, "evaluation__timeout_s": timeout,
+                 "llm__budget_usd": budget_usd, "search__rank_runtime_s": rank_runtime}
+    if base_url:
+        overrides.update(llm__base_url=base_url, llm__models=tuple(ModelSettings(name=m) for m in models))
+    summary = evolve(spec, settings, run_dir, resume, overrides, quiet=quiet or as_json, holdouts=not no_holdout)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        click.echo(render_summary(summary))
+    if summary["stopped"].startswith("interrupted"):
+        sys.exit(130)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
