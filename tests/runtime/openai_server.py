@@ -175,6 +175,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive, as the openai client's connection pool expects
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     scripted: ScriptedServer
 
     def log_message(self, format, *args) -> None:
