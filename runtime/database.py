@@ -47,7 +47,6 @@ _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE programs (
     id INTEGER PRIMARY KEY,
-    code TEXT NOT NULL,
     code_hash TEXT NOT NULL,
     parent_id INTEGER REFERENCES programs(id),
     island INTEGER NOT NULL,
@@ -55,17 +54,24 @@ CREATE TABLE programs (
     iteration INTEGER NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('valid', 'invalid', 'error')),
     fitness REAL CHECK ((status = 'valid') = (fitness IS NOT NULL)),
-    metrics TEXT NOT NULL,
-    feedback TEXT NOT NULL,
     cell TEXT NOT NULL,
-    origin TEXT NOT NULL,
-    prompt TEXT,
-    response TEXT,
     tokens_in INTEGER NOT NULL,
     tokens_out INTEGER NOT NULL,
     cost_usd REAL NOT NULL,
     eval_seconds REAL NOT NULL,
-    created_s REAL NOT NULL
+    created_s REAL NOT NULL,
+    origin TEXT NOT NULL
+);
+-- The long texts live apart, written in the same transaction: ranking, drawing and counting
+-- then read small rows only (with them inline, one row filled a page and a scan of a few
+-- thousand programs took tens of milliseconds).
+CREATE TABLE program_texts (
+    id INTEGER PRIMARY KEY REFERENCES programs(id),
+    code TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    feedback TEXT NOT NULL,
+    prompt TEXT,
+    response TEXT
 );
 CREATE INDEX programs_by_hash ON programs (code_hash, island);
 CREATE INDEX programs_by_fitness ON programs (status, fitness DESC, id);
@@ -93,10 +99,12 @@ CREATE TABLE elites (
 );
 """
 
-_PROGRAM_COLUMNS = ("code", "code_hash", "parent_id", "island", "generation", "iteration", "status", "fitness",
-                    "metrics", "feedback", "cell", "origin", "prompt", "response", "tokens_in", "tokens_out",
-                    "cost_usd", "eval_seconds", "created_s")
+_ROW_COLUMNS = ("code_hash", "parent_id", "island", "generation", "iteration", "status", "fitness", "cell",
+                "tokens_in", "tokens_out", "cost_usd", "eval_seconds", "created_s", "origin")
+_TEXT_COLUMNS = ("code", "metrics", "feedback", "prompt", "response")
 _JSON_COLUMNS = ("metrics", "feedback", "origin")
+_SELECT_PROGRAMS = ("SELECT p.*, t.code, t.metrics, t.feedback, t.prompt, t.response "
+                    "FROM programs p JOIN program_texts t ON t.id = p.id")
 
 
 class DatabaseError(InputError):
@@ -128,6 +136,17 @@ class Program:
     cost_usd: float = 0.0
     eval_seconds: float = 0.0
     created_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProgramRef:
+    """The columns selection ranks and draws on, without the code and JSON: cheap to list."""
+
+    id: int
+    island: int
+    code_hash: str
+    status: str
+    fitness: float | None
 
 
 @dataclass(frozen=True)
@@ -339,12 +358,13 @@ class Database:
     def _insert(self, program: Program) -> Program:
         program = dataclasses.replace(program, created_s=program.created_s or time.time(),
                                       cell=tuple(int(c) for c in program.cell))
-        values = [getattr(program, c) for c in _PROGRAM_COLUMNS]
-        for column in _JSON_COLUMNS:
-            values[_PROGRAM_COLUMNS.index(column)] = _to_json(getattr(program, column))
-        values[_PROGRAM_COLUMNS.index("cell")] = cell_key(program.cell)
-        cursor = self._conn.execute(f"INSERT INTO programs ({', '.join(_PROGRAM_COLUMNS)}) "
-                                    f"VALUES ({', '.join('?' * len(_PROGRAM_COLUMNS))})", values)
+        values = {c: getattr(program, c) for c in _ROW_COLUMNS + _TEXT_COLUMNS}
+        values.update({c: _to_json(values[c]) for c in _JSON_COLUMNS}, cell=cell_key(program.cell))
+        cursor = self._conn.execute(f"INSERT INTO programs ({', '.join(_ROW_COLUMNS)}) "
+                                    f"VALUES ({', '.join('?' * len(_ROW_COLUMNS))})", [values[c] for c in _ROW_COLUMNS])
+        self._conn.execute(f"INSERT INTO program_texts (id, {', '.join(_TEXT_COLUMNS)}) "
+                           f"VALUES (?, {', '.join('?' * len(_TEXT_COLUMNS))})",
+                           [cursor.lastrowid, *(values[c] for c in _TEXT_COLUMNS)])
         self._refresh_elite(program.island, program.cell)
         return dataclasses.replace(program, id=cursor.lastrowid)
 
@@ -385,29 +405,52 @@ class Database:
         merged = _merge(program.metrics, metrics)
         new_fitness = program.fitness if fitness is None else float(fitness)
         with self._conn:
-            self._conn.execute("UPDATE programs SET metrics = ?, fitness = ? WHERE id = ?",
-                               (_to_json(merged), new_fitness, program_id))
+            self._conn.execute("UPDATE programs SET fitness = ? WHERE id = ?", (new_fitness, program_id))
+            self._conn.execute("UPDATE program_texts SET metrics = ? WHERE id = ?", (_to_json(merged), program_id))
             self._refresh_elite(program.island, program.cell)
         return dataclasses.replace(program, metrics=merged, fitness=new_fitness)
 
     # -- reads ------------------------------------------------------------------------------
 
     def get(self, program_id: int) -> Program:
-        row = self._conn.execute("SELECT * FROM programs WHERE id = ?", (program_id,)).fetchone()
+        row = self._conn.execute(f"{_SELECT_PROGRAMS} WHERE p.id = ?", (program_id,)).fetchone()
         if row is None:
             raise KeyError(f"no program {program_id} in {self.path}")
         return _program(row)
 
     def first(self) -> Program | None:
         """The oldest program (the initial one), or None when the database is empty."""
-        row = self._conn.execute("SELECT * FROM programs ORDER BY id LIMIT 1").fetchone()
+        row = self._conn.execute(f"{_SELECT_PROGRAMS} ORDER BY p.id LIMIT 1").fetchone()
         return None if row is None else _program(row)
+
+    def first_of_kind(self, kind: str, island: int | None = None) -> Program | None:
+        """The oldest program whose origin is of `kind` (on `island`, when given)."""
+        where, args = _filters(island=island)
+        rows = self._conn.execute(f"SELECT p.id, p.origin FROM programs p {where} ORDER BY p.id", args)
+        for program_id, origin in rows:
+            if json.loads(origin).get("kind") == kind:
+                return self.get(program_id)
+        return None
 
     def programs(self, island: int | None = None, status: str | None = None) -> list[Program]:
         """Programs in id order, optionally of one island and/or one status."""
         where, args = _filters(island=island, status=status)
-        rows = self._conn.execute(f"SELECT * FROM programs {where} ORDER BY id", args)
+        rows = self._conn.execute(f"{_SELECT_PROGRAMS} {where} ORDER BY p.id", args)
         return [_program(r) for r in rows]
+
+    def refs(self, island: int | None = None, status: str | None = None) -> list[ProgramRef]:
+        """`programs()` without code and JSON, in id order: what a selection draws from."""
+        where, args = _filters(island=island, status=status)
+        rows = self._conn.execute(f"SELECT p.id, p.island, p.code_hash, p.status, p.fitness FROM programs p {where} "
+                                  "ORDER BY p.id", args)
+        return [ProgramRef(*row) for row in rows]
+
+    def metrics_column(self, status: str | None = None) -> list[dict]:
+        """Every program's metrics (of one status), in id order."""
+        where, args = _filters(status=status)
+        rows = self._conn.execute(f"SELECT t.metrics FROM programs p JOIN program_texts t ON t.id = p.id {where} "
+                                  "ORDER BY p.id", args)
+        return [json.loads(r[0]) for r in rows]
 
     def count(self) -> int:
         return self._conn.execute("SELECT count(*) FROM programs").fetchone()[0]
@@ -415,12 +458,12 @@ class Database:
     def has_hash(self, code_hash: str, island: int | None = None) -> bool:
         """Is a program with this code hash stored (on `island`, when given)?"""
         where, args = _filters(code_hash=code_hash, island=island)
-        return self._conn.execute(f"SELECT 1 FROM programs {where} LIMIT 1", args).fetchone() is not None
+        return self._conn.execute(f"SELECT 1 FROM programs p {where} LIMIT 1", args).fetchone() is not None
 
     def top(self, n: int, island: int | None = None) -> list[Program]:
         """The n valid programs of highest fitness (of `island`, when given), oldest first on ties."""
         where, args = _filters(island=island, status="valid")
-        rows = self._conn.execute(f"SELECT * FROM programs {where} ORDER BY fitness DESC, id ASC LIMIT ?",
+        rows = self._conn.execute(f"{_SELECT_PROGRAMS} {where} ORDER BY p.fitness DESC, p.id ASC LIMIT ?",
                                   (*args, n))
         return [_program(r) for r in rows]
 
@@ -432,10 +475,15 @@ class Database:
 
     def elites(self, island: int) -> dict[tuple[int, ...], Program]:
         """The island's MAP-Elites archive: cell -> its best program, in cell order."""
-        rows = self._conn.execute("SELECT p.* FROM elites e JOIN programs p ON p.id = e.program_id "
-                                  "WHERE e.island = ?", (island,))
+        rows = self._conn.execute(f"{_SELECT_PROGRAMS} JOIN elites e ON e.program_id = p.id WHERE e.island = ?",
+                                  (island,))
         found = {program.cell: program for program in map(_program, rows)}
         return dict(sorted(found.items()))
+
+    def elite_ids(self, island: int) -> dict[tuple[int, ...], int]:
+        """`elites()` as cell -> program id, in cell order."""
+        rows = self._conn.execute("SELECT cell, program_id FROM elites WHERE island = ?", (island,))
+        return dict(sorted((tuple(json.loads(cell)), program_id) for cell, program_id in rows))
 
     def attempts(self) -> list[Attempt]:
         rows = self._conn.execute("SELECT * FROM attempts ORDER BY id")
@@ -458,6 +506,8 @@ class Database:
         problems = [r[0] for r in self._conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
         problems += [f"{r[0]} row {r[1]} points to a missing {r[2]}"
                      for r in self._conn.execute("PRAGMA foreign_key_check")]
+        problems += [f"program {r[0]} has no code" for r in self._conn.execute(
+            "SELECT p.id FROM programs p LEFT JOIN program_texts t ON t.id = p.id WHERE t.id IS NULL")]
         cells = self._conn.execute("SELECT DISTINCT island, cell FROM programs WHERE status = 'valid' "
                                    "UNION SELECT island, cell FROM elites").fetchall()
         for island, key in cells:
@@ -476,7 +526,7 @@ def _filters(**conditions: Any) -> tuple[str, tuple]:
     used = {k: v for k, v in conditions.items() if v is not None}
     if not used:
         return "", ()
-    return "WHERE " + " AND ".join(f"{k} = ?" for k in used), tuple(used.values())
+    return "WHERE " + " AND ".join(f"p.{k} = ?" for k in used), tuple(used.values())
 
 
 def _program(row: sqlite3.Row) -> Program:

@@ -28,7 +28,7 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-from adrs_spec.runtime.database import Database, Program
+from adrs_spec.runtime.database import Database, Program, ProgramRef
 
 BUILTIN_FEATURES = ("code_length", "score")
 _LENGTH_BINS_PER_DOUBLING = 2
@@ -99,7 +99,7 @@ def _feature_bin(name: str, db: Database, code: str, fitness: float | None, metr
         seen = settings.score_range or db.fitness_range()
         return _linear_bin(fitness, seen, bins)
     value = training_mean(metrics or {}, name)
-    seen = [v for v in (training_mean(p.metrics, name) for p in db.programs(status="valid")) if v is not None]
+    seen = [v for v in (training_mean(m, name) for m in db.metrics_column(status="valid")) if v is not None]
     return _linear_bin(value, (min(seen), max(seen)) if seen else None, bins)
 
 
@@ -136,22 +136,19 @@ def choose_parent(db: Database, island: int, rng: random.Random, settings: Selec
     are never parents, unless the island has no valid one: then the initial program is."""
     mode = rng.random()
     if mode < settings.exploit_ratio:
-        pool = db.top(settings.exploit_pool, island=island)
+        pool = [p.id for p in db.top(settings.exploit_pool, island=island)]
     elif mode < settings.exploit_ratio + settings.explore_ratio:
-        pool = db.programs(island=island, status="valid")
+        pool = [p.id for p in db.refs(island=island, status="valid")]
     else:
-        pool = list(db.elites(island).values())
+        pool = list(db.elite_ids(island).values())
     if not pool:
         return initial_program(db, island)
-    return pool[rng.randrange(len(pool))]
+    return db.get(pool[rng.randrange(len(pool))])
 
 
 def initial_program(db: Database, island: int) -> Program:
     """The island's initial program, else the database's first initial program, else its first."""
-    initial = [p for p in db.programs(island=island) if p.origin.get("kind") == "initial"]
-    if not initial:
-        initial = [p for p in db.programs() if p.origin.get("kind") == "initial"]
-    first = initial[0] if initial else db.first()
+    first = db.first_of_kind("initial", island) or db.first_of_kind("initial") or db.first()
     if first is None:
         raise ValueError(f"{db.path}: the program database is empty; store the initial program first")
     return first
@@ -163,7 +160,7 @@ def choose_inspirations(db: Database, island: int, parent: Program, rng: random.
     drawn uniformly among the other valid programs; the island's own programs first, the other
     islands' when it has too few. Distinct by code (a migrant and its source count once), and
     never the parent or a copy of it. Best first, then the random ones in draw order."""
-    valid = db.programs(status="valid")
+    valid = db.refs(status="valid")
     local = [p for p in valid if p.island == island]
     others = [p for p in valid if p.island != island]
     by_rank = lambda p: (-p.fitness, p.id)  # noqa: E731
@@ -173,10 +170,10 @@ def choose_inspirations(db: Database, island: int, parent: Program, rng: random.
     drawn = _draw(_distinct(local, seen), settings.random_in_prompt, rng)
     seen |= {p.code_hash for p in drawn}
     drawn += _draw(_distinct(others, seen), settings.random_in_prompt - len(drawn), rng)
-    return best + drawn
+    return [db.get(p.id) for p in best + drawn]
 
 
-def _distinct(programs: list[Program], seen: set[str]) -> list[Program]:
+def _distinct(programs: list[ProgramRef], seen: set[str]) -> list[ProgramRef]:
     """The programs whose code is not in `seen`, the first of each code only, order kept."""
     out, codes = [], set(seen)
     for program in programs:
@@ -186,7 +183,7 @@ def _distinct(programs: list[Program], seen: set[str]) -> list[Program]:
     return out
 
 
-def _draw(pool: list[Program], k: int, rng: random.Random) -> list[Program]:
+def _draw(pool: list[ProgramRef], k: int, rng: random.Random) -> list[ProgramRef]:
     """k programs drawn uniformly without replacement (fewer if the pool is smaller)."""
     return rng.sample(pool, min(max(k, 0), len(pool)))
 

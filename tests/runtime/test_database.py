@@ -13,7 +13,8 @@ import threading
 import pytest
 
 from adrs_spec.errors import InputError
-from adrs_spec.runtime.database import Attempt, Database, DatabaseError, Program, dump_rng, load_rng
+from adrs_spec.runtime.database import (Attempt, Database, DatabaseError, Program, ProgramRef, dump_rng,
+                                        load_rng)
 
 
 def make(n: int, *, island: int = 0, fitness: float | None = None, status: str = "valid",
@@ -68,6 +69,8 @@ def test_programs_filters_count_and_hashes(db):
     assert db.has_hash("h3") and not db.has_hash("h9")
     assert db.has_hash("h4", island=1) and not db.has_hash("h4", island=0)
     assert db.first().id == 1
+    assert db.refs(island=1) == [ProgramRef(2, 1, "h2", "invalid", None), ProgramRef(4, 1, "h4", "valid", 4.0)]
+    assert [m["train"]["w"]["score"] for m in db.metrics_column(status="valid")] == [1.0, 4.0]
     with pytest.raises(KeyError, match="no program 9"):
         db.get(9)
 
@@ -95,6 +98,7 @@ def test_a_cell_keeps_its_best_program_and_the_oldest_on_ties(db):
     db.add(make(6, fitness=4.0, cell=(1, 1)))
     assert db.elites(0)[(1, 1)].id == 6
     assert {c: p.id for c, p in db.elites(1).items()} == {(1, 1): 3}
+    assert db.elite_ids(0) == {(0, 4): 5, (1, 1): 6}
     assert db.check() == []
 
 
@@ -299,3 +303,17 @@ def test_sigkill_mid_run_loses_nothing_committed(tmp_path):
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     raw.close()
+
+
+def test_check_reports_an_elite_that_is_not_its_cells_best(tmp_path):
+    path = str(tmp_path / "programs.db")
+    with Database(path) as db:
+        db.add(make(1, fitness=1.0, cell=(0, 0)))
+        db.add(make(2, fitness=2.0, cell=(0, 0)))
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE elites SET program_id = 1")
+    raw.execute("DELETE FROM program_texts WHERE id = 2")
+    raw.commit()
+    raw.close()
+    with Database(path) as db:
+        assert db.check() == ["program 2 has no code", "elite of island 0 cell [0,0] is 1, its best program is 2"]
