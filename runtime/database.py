@@ -12,7 +12,8 @@ are checksummed), and a resume then re-evaluates those candidates. `synchronous=
 candidate, which on a slow or network disk costs as much as the controller's whole budget
 per iteration; a run's work is cheap to redo, so NORMAL is the default.
 
-Transactions. Every write method is one committed transaction (`with conn:`), and `add`
+Transactions. Every write method is one committed transaction (`with conn:`); one the file
+system refuses (a full disk) is rolled back whole and raised as a DatabaseError. `add`
 takes the loop's checkpoint (iteration counter, rng states, spend) in the same transaction
 as the program, so a program and the state that produced it are never out of step.
 
@@ -24,6 +25,7 @@ released by the kernel when the writer exits, however it exits.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -33,7 +35,7 @@ import random
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from adrs_spec.errors import InputError
 
@@ -247,6 +249,9 @@ class Database:
     def _open(self, durable: bool) -> None:
         try:
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as err:
+            raise DatabaseError(f"{self.path}: cannot open the program database ({err}); "
+                                "check that the folder exists and is writable") from None
         except sqlite3.DatabaseError as err:
             raise DatabaseError(f"{self.path}: not a program database ({err}); point to the run "
                                 "directory's database, or move this file away") from None
@@ -255,7 +260,7 @@ class Database:
                                 "put the run directory on a local file system")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        with self._conn:
+        with self._transaction():
             self._conn.execute("BEGIN IMMEDIATE")
             self._check_or_create_schema()
 
@@ -315,16 +320,28 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One committed transaction; a write the file system refuses (a full disk, a read-only
+        folder, a lock held too long) is rolled back whole and becomes a DatabaseError."""
+        try:
+            with self._conn:
+                yield
+        except sqlite3.OperationalError as err:
+            raise DatabaseError(f"{self.path}: cannot write the program database ({err}); the write was "
+                                "rolled back and the database is consistent: free disk space or fix the "
+                                "folder's permissions, then resume the run") from None
+
     # -- meta -------------------------------------------------------------------------------
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a JSON value under `key` (one transaction)."""
-        with self._conn:
+        with self._transaction():
             self._put_meta({key: value})
 
     def set_meta_many(self, values: dict[str, Any]) -> None:
         """Store several meta values in one transaction (a checkpoint)."""
-        with self._conn:
+        with self._transaction():
             self._put_meta(values)
 
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -348,7 +365,7 @@ class Database:
         for program in programs:
             _check_program(program)
         stored = []
-        with self._conn:
+        with self._transaction():
             for program in programs:
                 stored.append(self._insert(program))
             if meta:
@@ -385,7 +402,7 @@ class Database:
                     tokens_in: int = 0, tokens_out: int = 0, cost_usd: float = 0.0, *,
                     meta: dict[str, Any] | None = None) -> int:
         """Record a rejected child (and `meta`, in the same transaction); returns its id."""
-        with self._conn:
+        with self._transaction():
             cursor = self._conn.execute(
                 "INSERT INTO attempts (iteration, parent_id, island, reason, prompt, response, model, "
                 "tokens_in, tokens_out, cost_usd, created_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -404,7 +421,7 @@ class Database:
                              f"finite fitness, got {fitness!r}")
         merged = _merge(program.metrics, metrics)
         new_fitness = program.fitness if fitness is None else float(fitness)
-        with self._conn:
+        with self._transaction():
             self._conn.execute("UPDATE programs SET fitness = ? WHERE id = ?", (new_fitness, program_id))
             self._conn.execute("UPDATE program_texts SET metrics = ? WHERE id = ?", (_to_json(merged), program_id))
             self._refresh_elite(program.island, program.cell)

@@ -317,3 +317,33 @@ def test_check_reports_an_elite_that_is_not_its_cells_best(tmp_path):
     raw.close()
     with Database(path) as db:
         assert db.check() == ["program 2 has no code", "elite of island 0 cell [0,0] is 1, its best program is 2"]
+
+
+def test_a_full_disk_is_a_clear_error_and_the_database_stays_usable(tmp_path):
+    path = str(tmp_path / "programs.db")
+    with Database(path) as db:
+        db.add(make(1), meta={"iteration": 1})
+        pages = db._conn.execute("PRAGMA page_count").fetchone()[0]
+        db._conn.execute(f"PRAGMA max_page_count={pages}")  # SQLite's own "disk is full" from here on
+        big = make(2, code="x = 2\n" * 20000)
+        with pytest.raises(DatabaseError, match=rf"^{path}: cannot write the program database \(database or disk "
+                                                r"is full\); the write was rolled back"):
+            db.add(big, meta={"iteration": 2})
+        assert db.count() == 1 and db.get_meta("iteration") == 1 and db.check() == []
+        db._conn.execute("PRAGMA max_page_count=1073741823")
+        assert db.add(big, meta={"iteration": 2}).id == 2
+    with Database(path) as db:
+        assert db.count() == 2 and db.check() == []
+
+
+def test_a_read_only_folder_is_a_clear_error(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(DatabaseError, match="cannot open the program database .*folder exists and is writable"):
+            Database(str(folder / "programs.db"))
+    finally:
+        folder.chmod(0o700)
