@@ -291,7 +291,7 @@ class Database:
         if self._lock_fd is not None:
             return
         lock_path = self.path + ".lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)  # never inherited by workers
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -373,8 +373,11 @@ class Database:
         return stored
 
     def _insert(self, program: Program) -> Program:
-        program = dataclasses.replace(program, created_s=program.created_s or time.time(),
-                                      cell=tuple(int(c) for c in program.cell))
+        program = dataclasses.replace(  # plain Python numbers, whatever array library computed them
+            program, created_s=float(program.created_s or time.time()), cell=tuple(int(c) for c in program.cell),
+            fitness=None if program.fitness is None else float(program.fitness), tokens_in=int(program.tokens_in),
+            tokens_out=int(program.tokens_out), cost_usd=float(program.cost_usd),
+            eval_seconds=float(program.eval_seconds))
         values = {c: getattr(program, c) for c in _ROW_COLUMNS + _TEXT_COLUMNS}
         values.update({c: _to_json(values[c]) for c in _JSON_COLUMNS}, cell=cell_key(program.cell))
         cursor = self._conn.execute(f"INSERT INTO programs ({', '.join(_ROW_COLUMNS)}) "
@@ -383,7 +386,8 @@ class Database:
                            f"VALUES (?, {', '.join('?' * len(_TEXT_COLUMNS))})",
                            [cursor.lastrowid, *(values[c] for c in _TEXT_COLUMNS)])
         self._refresh_elite(program.island, program.cell)
-        return dataclasses.replace(program, id=cursor.lastrowid)
+        as_read = {c: json.loads(values[c]) for c in _JSON_COLUMNS}  # what get() will return
+        return dataclasses.replace(program, id=cursor.lastrowid, **as_read)
 
     def _refresh_elite(self, island: int, cell: tuple[int, ...]) -> None:
         """The elite of (island, cell) is its valid program of highest fitness, the oldest on ties."""

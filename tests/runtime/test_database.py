@@ -53,9 +53,13 @@ def test_program_round_trip_keeps_every_field(db):
 
 def test_created_time_is_filled_in_and_numpy_values_become_plain_json(db):
     np = pytest.importorskip("numpy")
-    stored = db.add(make(1, metrics={"train": {"a": {"balance": np.float32(0.5), "counts": np.arange(3)}}}))
+    stored = db.add(make(1, metrics={"train": {"a": {"balance": np.float32(0.5), "counts": np.arange(3)}}},
+                         fitness=np.float32(1.5), cell=(np.int64(2), np.int32(3)), tokens_in=np.int64(7)))
     assert stored.created_s > 0
-    assert db.get(1).metrics == {"train": {"a": {"balance": 0.5, "counts": [0, 1, 2]}}}
+    again = db.get(1)
+    assert again.metrics == {"train": {"a": {"balance": 0.5, "counts": [0, 1, 2]}}}
+    assert (again.fitness, again.cell, again.tokens_in) == (1.5, (2, 3), 7)
+    assert type(again.fitness) is float and again == stored
 
 
 def test_programs_filters_count_and_hashes(db):
