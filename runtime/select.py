@@ -163,14 +163,18 @@ def choose_inspirations(db: Database, island: int, parent: Program, rng: random.
     valid = db.refs(status="valid")
     local = [p for p in valid if p.island == island]
     others = [p for p in valid if p.island != island]
-    by_rank = lambda p: (-p.fitness, p.id)  # noqa: E731
     seen = {parent.code_hash}
-    best = _distinct(sorted(local, key=by_rank) + sorted(others, key=by_rank), seen)[:settings.top_in_prompt]
+    best = _distinct(sorted(local, key=_rank) + sorted(others, key=_rank), seen)[:settings.top_in_prompt]
     seen |= {p.code_hash for p in best}
     drawn = _draw(_distinct(local, seen), settings.random_in_prompt, rng)
     seen |= {p.code_hash for p in drawn}
     drawn += _draw(_distinct(others, seen), settings.random_in_prompt - len(drawn), rng)
     return [db.get(p.id) for p in best + drawn]
+
+
+def _rank(program: ProgramRef) -> tuple[float, int]:
+    """Sort key: highest fitness first, the oldest first on ties (as Database.top)."""
+    return (-program.fitness, program.id)
 
 
 def _distinct(programs: list[ProgramRef], seen: set[str]) -> list[ProgramRef]:
