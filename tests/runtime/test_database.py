@@ -304,6 +304,8 @@ def test_sigkill_mid_run_loses_nothing_committed(tmp_path):
             assert program.fitness == (float(n % 17) if n % 5 else None)
             assert program.metrics == {"train": {"w": {"score": n}}}
         db.acquire_writer()  # the kernel released the dead writer's lock
+        assert db.add(make(count + 1), meta={"iteration": count + 1}).id == count + 1  # and the run goes on
+        assert db.check() == []
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     raw.close()
