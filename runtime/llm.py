@@ -208,7 +208,7 @@ class LLMClient:
             if self.budget_usd is not None and self._spent_usd >= self.budget_usd:
                 raise BudgetExceeded(
                     f"the LLM budget of ${self.budget_usd:.2f} is spent (${self._spent_usd:.4f} "
-                    f"so far): raise --budget-usd to go on")
+                    f"so far): raise --budget-usd (llm.budget_usd) to go on")
             model = self._rng.choices(self.settings.models,
                                       weights=[m.weight for m in self.settings.models])[0]
         start = time.monotonic()

@@ -251,7 +251,7 @@ def test_budget_stops_before_the_next_call(scripted_server, key):
         client.complete("s", "u")
     assert caught.value.fatal
     assert str(caught.value) == ("the LLM budget of $1.00 is spent ($1.2000 so far): "
-                                 "raise --budget-usd to go on")
+                                 "raise --budget-usd (llm.budget_usd) to go on")
     assert len(server.requests) == 2
     resumed = make_client(server.base_url, model, budget_usd=1.0, spent_usd=1.0)
     with pytest.raises(BudgetExceeded):
