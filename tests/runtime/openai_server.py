@@ -14,6 +14,10 @@ the way a hosted endpoint or a local vLLM / llama.cpp server would exercise them
 Replies are a list consumed in order (the last one repeats) or a function of the request
 JSON. The request's headers are recorded before the function is called, so a function can
 read `server.headers[-1]` (to echo the Authorization header back, say).
+
+The `scripted_server` fixture starts servers that are stopped after the test; a test module
+gets it with `from openai_server import scripted_server`. (It lives here, not in a
+conftest.py, because the test modules import the top-level tests/conftest.py by name.)
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Sequence, Union
+
+import pytest
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 MODELS_PATHS = ("/v1/models", "/models")
@@ -269,3 +275,18 @@ def _close_quietly(connection) -> None:
         connection.close()
     except OSError:
         pass
+
+
+@pytest.fixture
+def scripted_server():
+    """Start servers with `scripted_server(replies, models=())`; all are stopped after the test."""
+    started = []
+
+    def start(replies: Script, models: Sequence[str] = ()) -> ScriptedServer:
+        server = ScriptedServer(replies, models).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -8,7 +8,7 @@ import pytest
 
 from adrs_spec.runtime.llm import (BudgetExceeded, LLMClient, LLMError, LLMSettings, ModelSpec,
                                    is_loopback, parse_retry_after, retry_delay)
-from openai_server import Reply
+from openai_server import Reply, scripted_server  # noqa: F401 (a fixture)
 
 ENV = "ADRS_TEST_LLM_KEY"
 KEY = "sk-test-7f3a9c1e5b2d4f6a8e0c"
