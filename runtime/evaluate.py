@@ -90,6 +90,19 @@ def fitness_of(spec: ir.Spec, reports: list[SetReport], rank_runtime_s: float | 
     return statistics.fmean(values), score
 
 
+_EVALUATORS: dict[str, Evaluator] = {}
+_EVALUATORS_LOCK = threading.Lock()
+
+
+def shared_evaluator(spec: ir.Spec) -> Evaluator:
+    """One Evaluator per spec text in this process: its jitted functions are compiled once,
+    however many runs (or tests) use the spec. float32, as `validate` uses by default."""
+    with _EVALUATORS_LOCK:
+        if spec.source_sha256 not in _EVALUATORS:
+            _EVALUATORS[spec.source_sha256] = Evaluator(spec, compile_in_memory(spec), "float32")
+        return _EVALUATORS[spec.source_sha256]
+
+
 class CandidateEvaluator:
     """Evaluates candidate code on the training sets, from any number of threads (each
     thread gets its own warm Sandbox)."""
@@ -98,7 +111,7 @@ class CandidateEvaluator:
         from adrs_spec.sandbox import SandboxLimits
 
         self.spec, self.settings, self.train = spec, settings, list(train)
-        self.evaluator = Evaluator(spec, compile_in_memory(spec), "float32")
+        self.evaluator = shared_evaluator(spec)
         for wset in self.train:                 # build (and compile) each shape's evaluator once, up front
             for group in wset.groups:
                 self.evaluator.evaluator_for(group.params)

@@ -60,7 +60,7 @@ def settings_for(server, **stop):
                                                           "output_usd_per_mtok": 10.0}],
                 "timeout_s": 1.0, "max_retries": 1, "backoff_s": 0.01},
         "search": {"islands": 1},
-        "evaluation": {"workers": 1, "timeout_s": 10.0, "baselines": False},
+        "evaluation": {"workers": 1, "timeout_s": 10.0, "baselines": False, "remeasure_runs": 1},
         "stop": {"iterations": 5, **stop},
     })
 
@@ -94,7 +94,7 @@ def test_a_scripted_run_handles_every_kind_of_answer_and_improves(tmp_path, monk
     assert "SEARCH block 1 was not found" in user_text(requests[1])
     assert "outside the EVOLVE-BLOCK" in user_text(requests[2])
     # The invalid child's witness reaches the next prompt on its island.
-    assert "gpu_in_range" in user_text(requests[5]) and "gpu_of[0] = 8" in user_text(requests[5])
+    assert "gpu_in_range: scenarios (smoke) case 0; m = 0: gpu_of[0] = 9" in user_text(requests[5])
     assert len(requests) == 9
 
     db = Database(str(tmp_path / "run" / "evolve.db"))
@@ -139,8 +139,8 @@ def test_a_refused_key_stops_the_run_cleanly_and_it_resumes(tmp_path, monkeypatc
         summary = evolve(None, None, None, str(tmp_path / "run"), {}, quiet=True, holdouts=False)
     assert summary["iterations"] == 3
     db = Database(str(tmp_path / "run" / "evolve.db"))
-    assert [p.iteration for p in db.programs()] == [0, 1, 2, 3]
-    assert [p.status for p in db.programs()] == ["valid", "valid", "invalid", "invalid"]
+    assert [(p.iteration, p.status) for p in db.programs()] == [(0, "valid"), (1, "valid"), (2, "invalid")]
+    assert [(a.iteration, a.reason[:9]) for a in db.attempts()] == [(3, "duplicate")]   # the same answer again
     db.close()
 
 
