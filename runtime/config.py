@@ -81,6 +81,7 @@ class EvaluationSection:
     holdout_top: int = 3                 # evaluated on the holdouts for the report
     workload_seed: int = 0               # seed of the training and holdout sets (validate's --seed)
     baselines: bool = True               # evaluate the spec's shipped policies for the summary
+    warm_worker: bool = True             # False: a fresh interpreter per candidate (slower; for comparison)
 
 
 @dataclass(frozen=True)

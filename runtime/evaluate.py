@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 from adrs_spec import ir, scoring
@@ -131,7 +131,7 @@ class CandidateEvaluator:
         array = array or self.settings.evaluation.array
         boxes = self._local.__dict__.setdefault("boxes", {})
         if array not in boxes:
-            box = Sandbox(array=array, limits=self.limits)
+            box = Sandbox(array=array, limits=self.limits, warm=self.settings.evaluation.warm_worker)
             box.start()
             boxes[array] = box
             with self._lock:
@@ -240,13 +240,3 @@ def array_of(path: str, default: str = "numpy") -> str:
         if re.search(rf"^\s*(import|from)\s+{library}\b", text, re.M):
             return library
     return default
-
-
-@dataclass
-class Timer:
-    """Seconds spent per phase, for the controller-overhead figures."""
-
-    totals: dict = field(default_factory=dict)
-
-    def add(self, phase: str, seconds: float) -> None:
-        self.totals[phase] = self.totals.get(phase, 0.0) + seconds

@@ -107,6 +107,9 @@ class EvolveRun:
         self.interrupted = False
         self.stop_reason = ""
         self.progress = Progress()
+        # Seconds per phase of the loop: the controller's own work (propose, dedupe, store,
+        # migrate) against waiting for evaluations and LLM answers.
+        self.phases = {"propose": 0.0, "llm": 0.0, "dedupe": 0.0, "wait": 0.0, "store": 0.0, "migrate": 0.0}
         self.llm = None
         self.mutator = None
         self.evaluator: CandidateEvaluator | None = None
@@ -171,7 +174,9 @@ class EvolveRun:
                 while iteration <= total and not self.interrupted and not self.stop_reason:
                     batch = list(range(iteration, min(iteration + self.workers, total + 1)))
                     self._round(pool, batch, total)
+                    start = time.perf_counter()
                     self._migrate(batch)
+                    self.phases["migrate"] += time.perf_counter() - start
                     self._check_stop(batch[-1])
                     iteration = batch[-1] + 1
         finally:
@@ -187,15 +192,20 @@ class EvolveRun:
         return max(done, default=0) + 1
 
     def _round(self, pool: ThreadPoolExecutor, batch: list[int], total: int) -> None:
+        start = time.perf_counter()
         children = [self._propose(i) for i in batch]
+        self.phases["propose"] += time.perf_counter() - start
         if self.llm is not None:
+            start = time.perf_counter()
             children = list(pool.map(self._ask_llm, children))
+            self.phases["llm"] += time.perf_counter() - start
             fatal = next((c.fatal for c in children if c.fatal), None)
             if fatal:
                 for child in children:
                     if not child.fatal and child.code is None:
                         self._reject(child)
                 raise RunStopped(fatal)
+        start = time.perf_counter()
         seen: set[str] = set()
         pending = {}
         for child in children:
@@ -206,12 +216,19 @@ class EvolveRun:
                 seen.add(digest)
             if child.rejected is None and child.code is not None:
                 pending[child.iteration] = pool.submit(self.evaluator.evaluate, child.code, f"it{child.iteration}")
+        self.phases["dedupe"] += time.perf_counter() - start
         for child in children:                 # commit in iteration order, each as soon as it can be
             if child.iteration in pending:
-                self._store(child, pending[child.iteration].result(), total)
+                start = time.perf_counter()
+                result = pending[child.iteration].result()
+                self.phases["wait"] += time.perf_counter() - start
+                start = time.perf_counter()
+                self._store(child, result, total)
             else:
+                start = time.perf_counter()
                 self._reject(child)
                 self._show(child.iteration, total, improved=False)
+            self.phases["store"] += time.perf_counter() - start
 
     def _propose(self, iteration: int) -> Child:
         s = self.settings
