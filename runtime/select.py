@@ -160,16 +160,24 @@ def choose_inspirations(db: Database, island: int, parent: Program, rng: random.
     drawn uniformly among the other valid programs; the island's own programs first, the other
     islands' when it has too few. Distinct by code (a migrant and its source count once), and
     never the parent or a copy of it. Best first, then the random ones in draw order."""
-    valid = db.refs(status="valid")
-    local = [p for p in valid if p.island == island]
-    others = [p for p in valid if p.island != island]
+    top, extra = settings.top_in_prompt, settings.random_in_prompt
+    local = db.refs(island=island, status="valid")
+    others: list[ProgramRef] | None = None  # the other islands' programs, read only when needed
     seen = {parent.code_hash}
-    best = _distinct(sorted(local, key=_rank) + sorted(others, key=_rank), seen)[:settings.top_in_prompt]
-    seen |= {p.code_hash for p in best}
-    drawn = _draw(_distinct(local, seen), settings.random_in_prompt, rng)
-    seen |= {p.code_hash for p in drawn}
-    drawn += _draw(_distinct(others, seen), settings.random_in_prompt - len(drawn), rng)
+    best = _distinct(sorted(local, key=_rank), seen)[:top]
+    if len(best) < top:
+        others = [p for p in db.refs(status="valid") if p.island != island]
+        best += _distinct(sorted(others, key=_rank), seen | _codes(best))[:top - len(best)]
+    seen |= _codes(best)
+    drawn = _draw(_distinct(local, seen), extra, rng)
+    if len(drawn) < extra:
+        others = others if others is not None else [p for p in db.refs(status="valid") if p.island != island]
+        drawn += _draw(_distinct(others, seen | _codes(drawn)), extra - len(drawn), rng)
     return [db.get(p.id) for p in best + drawn]
+
+
+def _codes(programs: list[ProgramRef]) -> set[str]:
+    return {p.code_hash for p in programs}
 
 
 def _rank(program: ProgramRef) -> tuple[float, int]:
