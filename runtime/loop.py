@@ -308,7 +308,7 @@ class EvolveRun:
 
     def _program(self, code: str, parent: Program | None, island: int, generation: int, iteration: int,
                  result: Evaluation, origin: dict, prompt: str | None, child: Child | None = None) -> Program:
-        cell = select.cell_of(self.db, code, result.fitness, _selection(self.settings))
+        cell = select.cell_of(self.db, code, result.fitness, _selection(self.settings), metrics=result.metrics)
         return Program(None, code, edits.code_hash(code), parent.id if parent else None, island, generation,
                        iteration, result.status, result.fitness, result.metrics, result.feedback, cell, origin,
                        prompt, child.response if child else None, child.tokens_in if child else 0,

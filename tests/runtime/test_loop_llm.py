@@ -157,3 +157,26 @@ def test_an_unreachable_endpoint_is_a_clear_stop(tmp_path, monkeypatch):
     assert url in str(stopped.value)
     with sqlite3.connect(tmp_path / "run" / "evolve.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+HANGS = rewrite("    while True:\n        pass\n")
+KILLS_ITS_WORKER = rewrite("    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+                           "    return np.zeros(len(size), dtype=np.int64)\n")
+EXITS = rewrite("    import os\n    os._exit(0)\n")
+
+
+def test_hostile_children_never_stop_the_run(tmp_path):
+    replies = [Reply(HANGS), Reply(KILLS_ITS_WORKER), Reply(EXITS), Reply(BY_DEMAND)]
+    with ScriptedServer(replies) as server:
+        settings = settings_for(server, iterations=4)
+        settings = load_settings(data={**settings.to_dict(), "evaluation": {
+            **settings.to_dict()["evaluation"], "timeout_s": 2.0}})
+        summary = evolve(SPEC, settings, str(tmp_path / "run"), None, {"initial": INITIAL}, quiet=True,
+                         holdouts=False)
+    db = Database(str(tmp_path / "run" / "evolve.db"))
+    outcomes = [(p.iteration, p.status, (p.feedback.get("failure") or {}).get("kind")) for p in db.programs()]
+    db.close()
+    assert outcomes[1:] == [(1, "error", "timeout"), (2, "error", outcomes[2][2]), (3, "error", "crash"),
+                            (4, "valid", None)]
+    assert outcomes[2][2] in ("crash", "killed")
+    assert summary["headline"].startswith("IMPROVED")
