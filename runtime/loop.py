@@ -376,6 +376,8 @@ class EvolveRun:
         initial = self.db.first()
         unique = _unique(self.db.top(max(s.evaluation.remeasure_top, 1) * s.search.islands + 1))
         top = unique[:max(s.evaluation.remeasure_top, 1)]
+        if initial.status == "valid" and initial.code_hash not in {p.code_hash for p in top}:
+            top.append(initial)             # measured alike, so that "better than the initial" is fair
         best = initial
         if top and not self.interrupted:
             for program in top:
@@ -451,7 +453,9 @@ class EvolveRun:
         rows += baselines
         iterations_done = self.next_iteration() - 1
         best_score = _score_of(rows[-1 - len(baselines)])
-        headline = (f"{'IMPROVED' if best.id != initial.id and best.code_hash != initial.code_hash else 'NO IMPROVEMENT'}"
+        improved = best.code_hash != initial.code_hash and (
+            initial.status != "valid" or _remeasured_rank(best, self.settings) > _remeasured_rank(initial, self.settings))
+        headline = (f"{'IMPROVED' if improved else 'NO IMPROVEMENT'}"
                     f": {self.spec.name}, {iterations_done} iterations, {len(children)} evaluated, "
                     f"{sum(1 for p in children if p.status == 'valid')} valid; best training score "
                     f"{_fmt(best_score)} (initial {_fmt(_score_of(rows[0]))}); {self.stop_reason}")
@@ -460,7 +464,7 @@ class EvolveRun:
             "iterations": iterations_done, "evaluated": len(children),
             "valid": sum(1 for p in children if p.status == "valid"), "rejected": totals["attempts"],
             "stopped": self.stop_reason, "metric_names": [m.name for m in self.spec.metrics],
-            "programs": rows, "curve": _curve(children), "curve_step": CURVE_STEP,
+            "programs": rows, "curve": _curve(initial, children), "curve_step": CURVE_STEP,
             "changes": _changes(initial.code, best.code),
             "llm": {"usage": self.llm.usage() if self.llm is not None else {},
                     "tokens_in": totals["tokens_in"], "tokens_out": totals["tokens_out"],
@@ -531,9 +535,10 @@ def _score_of(row: dict) -> float | None:
     return sum(scores) / len(scores) if scores and None not in scores else None
 
 
-def _curve(children: list[Program]) -> list[tuple[int, float | None]]:
-    """Best training fitness after every CURVE_STEP evaluations (and at the end)."""
-    best, out = None, []
+def _curve(initial: Program, children: list[Program]) -> list[tuple[int, float | None]]:
+    """Best training fitness (the initial program's included) after every CURVE_STEP
+    evaluations of children, and at the end."""
+    best, out = initial.fitness, [(0, initial.fitness)]
     ordered = sorted(children, key=lambda p: p.iteration)
     for n, program in enumerate(ordered, 1):
         if program.status == "valid" and (best is None or program.fitness > best):

@@ -11,3 +11,8 @@ adrs-spec workloads specs/placement.adrs --out data/placement --seed 0
 adrs-spec validate specs/eplb.adrs specs/eplb/policies/round_robin.py --holdout
 adrs-spec validate specs/eplb.adrs specs/eplb/policies/deepseek.py --array torch --holdout
 adrs-spec validate specs/placement.adrs specs/placement/policies/greedy.py --holdout
+# A short search with the built-in mutator (no API key): the summary compares the initial and
+# best programs, and the shipped baselines, on the training and holdout sets.
+rm -rf runs/run-sh-placement
+adrs-spec evolve specs/placement.adrs --initial specs/placement/policies/round_robin.py --iterations 60 \
+  --seed 0 --run-dir runs/run-sh-placement
