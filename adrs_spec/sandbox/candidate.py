@@ -43,7 +43,8 @@ class CandidateProcess:
     """One policy process as the caller sees it: spawned by the worker in a fresh scratch
     directory, with its socket and its shared output area."""
 
-    def __init__(self, worker: Worker, sandbox_root: str, limits: SandboxLimits, outputs: list[OutputSpec]):
+    def __init__(self, worker: Worker, sandbox_root: str, policy: str, limits: SandboxLimits,
+                 outputs: list[OutputSpec]):
         self.worker, self.limits, self.outputs = worker, limits, outputs
         self.root = tempfile.mkdtemp(prefix="candidate-", dir=sandbox_root)
         for name in ("work", "home", "tmp"):
@@ -54,7 +55,7 @@ class CandidateProcess:
         self.channel, theirs = socket.socketpair()
         fds = [theirs.fileno()] + ([area_fd] if area_fd is not None else [])
         try:
-            self.pid = worker.spawn(self.root, limits, fds, size)
+            self.pid = worker.spawn(self.root, policy, limits, fds, size)
         finally:
             theirs.close()
             if area_fd is not None:

@@ -56,6 +56,11 @@ class PolicyProcess:
                 return
             handlers[request["op"]](request)
 
+    def refuse(self, kind: str, message: str) -> None:
+        """Answer every request with the same failure (the process could not be isolated)."""
+        while recv_message(self.sock, None, MAX_REQUEST_BYTES)["op"] != "exit":
+            self.fail(kind, message)
+
     def reply(self, message: dict) -> None:
         send_message(self.sock, message)
 

@@ -3,20 +3,28 @@
 Inputs: numpy arrays become the requested array type (torch: `torch.from_numpy`, jax:
 `jnp.asarray`, numpy: unchanged); Python scalars stay Python scalars.
 
-Outputs: each returned value (numpy array, torch tensor, jax array, nested list) becomes a
-numpy array and is checked against its OutputSpec: exact shape; `int` outputs take any
-integer dtype, and also a float dtype whose values are all finite and integral (torch and
-numpy code often produce those), but not bool; `float` outputs take float or integer
-dtypes and must be finite; `bool` outputs take bool, or integers that are all 0 or 1.
-Accepted outputs are cast to int64 / float64 / bool.
+Outputs: the policy returns a tuple or list of values in the declared order, a dict keyed
+by the output names, or a bare value for a single output. The container is read through
+the built-in type's own methods (a subclass that lies about its length or items is read
+for what it holds). Each value (numpy array, torch tensor, jax array, nested list) becomes
+a numpy array and is checked against its OutputSpec: exact shape; `int` outputs take any
+integer dtype within int64, and also a float dtype whose values are all finite, integral
+and within int64 (torch and numpy code often produce those), but not bool; `float`
+outputs take float or integer dtypes and must be finite; `bool` outputs take bool, or
+integers that are all 0 or 1. Accepted outputs are cast to int64 / float64 / bool; every
+rejection names the output and the first offending index.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
 
+from adrs_spec.sandbox.failures import describe_exception, type_name
 from adrs_spec.sandbox.records import OutputSpec
+
+INT64_MIN, INT64_END = -(2 ** 63), 2 ** 63          # int64 holds INT64_MIN <= v < INT64_END
 
 ARRAY_LIBRARIES = ("numpy", "torch", "jax")
 
@@ -53,33 +61,59 @@ def wait_for_device(result) -> None:
 
 # ------------------------------------------------------------------ outputs
 def as_numpy(value):
-    """One returned value as a numpy array (or the value itself if it is not array-like).
+    """One returned value as a numpy ndarray, or a BadOutput (to be reported by check_outputs).
 
     This runs inside the timed region, so whatever a returned object does when converted
     (a lazy object computing on demand) is paid by the policy."""
     torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
-        tensor = value.detach().cpu().resolve_conj().resolve_neg()
+    try:
+        if torch is not None and issubclass(type(value), torch.Tensor):
+            value = _tensor_to_numpy(torch, value)
+        return np.asarray(value)
+    except Exception as error:  # ragged lists and the like
+        return BadOutput(f"could not be read as an array ({describe_exception(error)})")
+
+
+def _tensor_to_numpy(torch, tensor) -> np.ndarray:
+    """A tensor (or a subclass, with its overrides switched off) as a numpy array."""
+    plain = getattr(torch._C, "DisableTorchFunctionSubclass", contextlib.nullcontext)
+    with plain():
+        tensor = torch.Tensor.detach(tensor).cpu().resolve_conj().resolve_neg()
         if tensor.dtype == torch.bfloat16 or tensor.dtype == torch.float16:
             tensor = tensor.float()
         return tensor.numpy()
-    try:
-        return np.asarray(value)
-    except Exception as error:  # ragged lists and the like: reported by check_outputs
-        return BadOutput(f"could not be read as an array ({type(error).__name__}: {error})")
 
 
 def returned_values(result, outputs: list[OutputSpec]) -> list:
-    """The returned tuple/list as numpy arrays; a bare array is accepted for a single output."""
+    """The returned values as numpy arrays, in the declared order (see the module docstring)."""
     names = ", ".join(o.name for o in outputs)
-    if isinstance(result, (tuple, list)):
-        if len(result) != len(outputs):
-            raise BadOutput(f"the policy returned {len(result)} values; the spec expects {len(outputs)} ({names})")
-        return [as_numpy(v) for v in result]
-    if len(outputs) == 1 and result is not None and not isinstance(result, (str, bytes, dict)):
+    kind = type(result)
+    if issubclass(kind, (tuple, list)):
+        items = list(tuple.__iter__(result) if issubclass(kind, tuple) else list.__iter__(result))
+        if len(items) != len(outputs):
+            count = f"{len(items)} value" + ("" if len(items) == 1 else "s")
+            raise BadOutput(f"the policy returned {count}; the spec expects {len(outputs)} ({names})")
+        return [as_numpy(v) for v in items]
+    if issubclass(kind, dict):
+        return [as_numpy(v) for v in _by_name(result, outputs)]
+    if len(outputs) == 1 and result is not None and not issubclass(kind, (str, bytes)):
         return [as_numpy(result)]
-    what = "None" if result is None else f"a value of type {type(result).__name__}"
+    what = "None" if result is None else f"a value of type {type_name(result)}"
     raise BadOutput(f"the policy returned {what}; the spec expects a tuple of {len(outputs)} arrays ({names})")
+
+
+def _by_name(result: dict, outputs: list[OutputSpec]) -> list:
+    """The values of a returned dict in the declared order; its keys must be the output names."""
+    pairs = list(dict.items(result))
+    keys = [k if type(k) is str else None for k, _ in pairs]
+    expected = [o.name for o in outputs]
+    if None in keys or sorted(keys) != sorted(expected):
+        shown = ", ".join(k if k is not None else f"a key of type {type_name(pairs[i][0])}"
+                          for i, k in enumerate(keys))
+        raise BadOutput(f"the policy returned a dict with keys ({shown}); the spec expects the keys "
+                        f"({', '.join(expected)})")
+    values = dict(zip(keys, (v for _, v in pairs)))
+    return [values[name] for name in expected]
 
 
 def check_outputs(values: list, outputs: list[OutputSpec]) -> tuple[np.ndarray, ...]:
@@ -91,12 +125,28 @@ def _check_one(number: int, value, spec: OutputSpec) -> np.ndarray:
     label = f"output {number} `{spec.name}`"
     if isinstance(value, BadOutput):
         raise BadOutput(f"{label} {value}")
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-        dtype = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
-        raise BadOutput(f"{label} has dtype {dtype}; the spec expects an array of {spec.kind}s")
+    if value.dtype.kind == "O" and spec.kind == "int":
+        value = _object_ints(label, value)
+    if value.dtype.kind not in "biuf":
+        raise BadOutput(f"{label} has dtype {value.dtype}; the spec expects an array of {spec.kind}s")
     if value.shape != spec.shape:
         raise BadOutput(f"{label} has shape {_shape(value.shape)}; the spec expects {_shape(spec.shape)}")
     return {"int": _as_int, "float": _as_float, "bool": _as_bool}[spec.kind](label, value)
+
+
+def _object_ints(label: str, value: np.ndarray) -> np.ndarray:
+    """An object array (what numpy makes of Python ints beyond int64) as int64, or BadOutput
+    naming the first element that is not an integer or lies beyond int64."""
+    for where, item in np.ndenumerate(value):
+        at = list(where)
+        if isinstance(item, np.integer):
+            item = int(item)
+        if type(item) is not int:
+            raise BadOutput(f"{label} holds a value of type {type_name(item)} at {at}; the spec expects integers")
+        if not INT64_MIN <= item < INT64_END:
+            raise BadOutput(f"{label} has a value beyond the int64 range ({item} at {at}); the spec expects "
+                            f"integers from {INT64_MIN} to {INT64_END - 1}")
+    return value.astype(np.int64)
 
 
 def _shape(shape: tuple) -> str:
@@ -118,9 +168,16 @@ def _as_int(label: str, value: np.ndarray) -> np.ndarray:
         if bad.any():
             raise BadOutput(f"{label} has dtype {value.dtype} with non-integral values "
                             f"(e.g. {_first(bad, value)}); the spec expects integers")
-    if kind == "u" and value.size and value.max() > np.iinfo(np.int64).max:
-        raise BadOutput(f"{label} has values beyond the int64 range (e.g. {value.max()})")
+        _within_int64(label, value, (value < INT64_MIN) | (value >= INT64_END))
+    if kind == "u":
+        _within_int64(label, value, value > np.iinfo(np.int64).max)
     return value.astype(np.int64, copy=False)
+
+
+def _within_int64(label: str, value: np.ndarray, beyond: np.ndarray) -> None:
+    if beyond.any():
+        raise BadOutput(f"{label} has a value beyond the int64 range ({_first(beyond, value)}); the spec "
+                        f"expects integers from {INT64_MIN} to {INT64_END - 1}")
 
 
 def _as_float(label: str, value: np.ndarray) -> np.ndarray:

@@ -15,11 +15,41 @@ _ALLOCATOR_MESSAGES = ("can't allocate memory", "cannot allocate memory", "out o
                        "failed to allocate")
 
 
+def type_name(value) -> str:
+    """The name of `value`'s class, read past any metaclass that overrides `__name__`."""
+    try:
+        return type.__dict__["__name__"].__get__(type(value), type)
+    except BaseException:
+        return "an exception of unreadable type"
+
+
+def safe_text(value, formatter=str) -> str | None:
+    """`formatter(value)` as a plain str, or None if formatting raised (a policy's exception
+    may define a `__str__` or `__repr__` that raises, or returns something odd)."""
+    try:
+        text = formatter(value)
+        return str.__str__(text) if isinstance(text, str) else None
+    except BaseException:
+        return None
+
+
+def describe_exception(error: BaseException) -> str:
+    """`ValueError: message`; if the message cannot be formatted, says so (never raises)."""
+    name, text = type_name(error), safe_text(error)
+    if text is not None:
+        return f"{name}: {text}"
+    try:
+        str(error)
+    except BaseException as inner:       # formatting raised: name what it raised
+        return f"the policy raised {name}; formatting its message raised {type_name(inner)}"
+    return f"the policy raised {name}; formatting its message did not give a string"
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """MemoryError, or an array library's allocator failure reported as another exception."""
     if isinstance(error, MemoryError):
         return True
-    text = str(error).lower()
+    text = (safe_text(error) or "").lower()
     return isinstance(error, RuntimeError) and any(m in text for m in _ALLOCATOR_MESSAGES)
 
 
@@ -37,7 +67,7 @@ def policy_traceback(error: BaseException, path: str, display: str) -> str | Non
         lines.append(f'  File "{display}", line {frame.lineno}, in {frame.name}')
         if frame.line:
             lines.append(f"    {frame.line.strip()}")
-    lines.append(shorten(f"{type(error).__name__}: {error}"))
+    lines.append(shorten(describe_exception(error)))
     return "\n".join(lines)
 
 
@@ -45,13 +75,14 @@ def exception_failure(error: BaseException, path: str, display: str, memory_byte
                       call_index: int | None) -> Failure:
     """A Failure for an exception raised by the policy: `memory` for allocation failures,
     `crash` for the rest (message: the exception type and text)."""
-    text = shorten(f"{type(error).__name__}: {error}")
+    text = shorten(describe_exception(error))
     detail = policy_traceback(error, path, display)
     if is_out_of_memory(error):
         limit = f"limit {format_bytes(memory_bytes)}" if memory_bytes is not None else "no address-space limit"
         return Failure("memory", f"the policy ran out of memory ({limit}): {text}", call_index, detail)
     if isinstance(error, SystemExit):
-        text = f"the policy called sys.exit({error.code!r})"
+        code = safe_text(getattr(error, "code", None), repr)
+        text = f"the policy called sys.exit({code if code is not None else '...'})"
     return Failure("crash", text, call_index, detail)
 
 

@@ -6,7 +6,7 @@ import importlib.util
 import inspect
 import sys
 
-from adrs_spec.sandbox.failures import policy_traceback
+from adrs_spec.sandbox.failures import describe_exception, policy_traceback
 
 POLICY_MODULE = "adrs_policy"
 
@@ -46,14 +46,14 @@ def _import_file(path: str, display: str):
     except FileNotFoundError as error:
         if error.filename == path:
             raise LoadError(f"{display}: no such policy file") from None
-        raise LoadError(f"importing {display} failed: FileNotFoundError: {error}",
+        raise LoadError(f"importing {display} failed: {describe_exception(error)}",
                         policy_traceback(error, path, display)) from None
     except SyntaxError as error:
         raise _syntax_error(error, path, display) from None
     except (MemoryError, KeyboardInterrupt):
         raise
     except BaseException as error:   # SystemExit too: the file is unusable either way
-        raise LoadError(f"importing {display} failed: {type(error).__name__}: {error}",
+        raise LoadError(f"importing {display} failed: {describe_exception(error)}",
                         policy_traceback(error, path, display)) from None
     return module
 

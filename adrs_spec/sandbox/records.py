@@ -9,8 +9,10 @@ import numpy as np
 OUTPUT_KINDS = ("int", "float", "bool")
 
 # Failure kinds. `bad_output` means the policy ran but broke its contract (a verdict on the
-# policy); `load_error` means the file itself is unusable; the others are runtime failures.
-FAILURE_KINDS = ("load_error", "bad_output", "crash", "timeout", "memory", "killed", "forbidden")
+# policy); `load_error` means the file itself is unusable; `isolation` means the sandbox could
+# not apply a kernel layer it had found available (the policy did not run); the others are
+# runtime failures.
+FAILURE_KINDS = ("load_error", "bad_output", "crash", "timeout", "memory", "killed", "forbidden", "isolation")
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,9 @@ class PolicyRun:
     """The result of one `Sandbox.run_policy`.
 
     outputs[i] is the tuple of numpy arrays returned for call i, in the declared output
-    order; times_s[i] is the policy's measured runtime on call i (median of the timed
-    repeats); repeat_times_s[i] lists every timed repeat. On failure, outputs and times
-    hold the calls that completed before it.
+    order; times_s[i] is the policy's measured runtime on call i (the median over the timed
+    passes, see timing.py); repeat_times_s[i] lists the time of every pass. On failure,
+    outputs and times are empty (the failure's call_index says where it stopped).
     """
 
     failure: Failure | None = None

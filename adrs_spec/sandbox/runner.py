@@ -6,15 +6,18 @@ import os
 import shutil
 import tempfile
 import weakref
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
+from adrs_spec.sandbox import isolation, timing
 from adrs_spec.sandbox.candidate import CandidateProcess
 from adrs_spec.sandbox.convert import ARRAY_LIBRARIES
+from adrs_spec.sandbox.isolation import Isolation
 from adrs_spec.sandbox.limits import SandboxLimits, format_bytes
 from adrs_spec.sandbox.records import Failure, OutputSpec, PolicyRun
-from adrs_spec.sandbox.schedule import CandidateRun
+from adrs_spec.sandbox.schedule import CandidateRun, PassResult
 from adrs_spec.sandbox.worker import Worker, WorkerDied
 
 
@@ -26,17 +29,22 @@ class Sandbox:
     warm:    True: one worker process imports the array library once and forks a policy
              process per candidate; False: a fresh interpreter per candidate (slower; for
              comparison, or if forking misbehaves with some library).
-    repeats: timed executions per call (the call's time is their median).
-    Use as a context manager, or call close(). Not thread-safe: one Sandbox per thread.
+    repeats: timed passes over the calls, each in a fresh policy process (timing.py); a
+             call's time is the median over the passes. 1 (one timed execution per call) is
+             enough where the times of many calls are aggregated.
+    Creating a Sandbox makes this process non-dumpable (isolation.protect_caller): it holds
+    the hidden data. Use as a context manager, or call close(). Not thread-safe: one Sandbox
+    per thread.
     """
 
     def __init__(self, array: str = "numpy", limits: SandboxLimits | None = None, warm: bool = True,
-                 repeats: int = 3):
+                 repeats: int = 1):
         if array not in ARRAY_LIBRARIES:
             raise ValueError(f"array must be one of {', '.join(ARRAY_LIBRARIES)}, not {array!r}")
         if repeats < 1:
             raise ValueError(f"repeats must be at least 1, not {repeats}")
         self.array, self.limits, self.warm, self.repeats = array, limits or SandboxLimits(), warm, repeats
+        self._caller_protected = isolation.protect_caller()
         self._state = _State()
         self._close = weakref.finalize(self, self._state.release)
 
@@ -54,7 +62,7 @@ class Sandbox:
         if self._state.root is None:
             self._state.root = tempfile.mkdtemp(prefix="adrs-sandbox-")
         if self.warm and self._state.worker is None:
-            self._state.worker = Worker(self.array, self._state.root)
+            self._state.worker = self._state.started(Worker(self.array, self._state.root))
 
     def close(self) -> None:
         self._close()
@@ -66,33 +74,76 @@ class Sandbox:
         return worker.pid if worker is not None and worker.alive() else None
 
     @property
+    def isolation(self) -> Isolation:
+        """The kernel layers around every policy process (probed once per worker; in cold
+        mode, a worker is started to find out if none has run yet)."""
+        if self._state.isolation is None:
+            self.start()
+            worker = self._worker()
+            if not self.warm:
+                worker.stop()
+        return replace(self._state.isolation, caller_protected=self._caller_protected,
+                       missing=self._state.isolation.missing + (() if self._caller_protected else (
+                           "a non-dumpable caller (prctl refused)",)))
+
+    @property
     def scratch_dir(self) -> str | None:
         """The temporary directory that holds the candidates' scratch directories."""
         return self._state.root
 
     def run_policy(self, path: str, function: str, calls: Sequence[tuple], outputs: Sequence[OutputSpec],
-                   repeats: int | None = None, arg_names: Sequence[str] | None = None) -> PolicyRun:
+                   repeats: int | None = None, arg_names: Sequence[str] | None = None, *,
+                   seed: int | None = None, warmup_calls: Sequence[tuple] | None = None) -> PolicyRun:
         """Run `function` of the policy file at `path` on every call (positional arguments:
-        numpy arrays and Python scalars) and check its returns against `outputs`."""
+        numpy arrays and Python scalars, one distinct instance per call) and check its
+        returns against `outputs`.
+
+        Every call runs once per timed pass and is timed; outputs[i] and times_s[i] belong to
+        calls[i] whatever the order of execution. seed: shuffles that order (None: the order
+        given). Shuffling shows a stateful policy later calls before earlier ones, so do not
+        shuffle calls where one call's input is another's hidden data (consecutive windows
+        of one trace). warmup_calls: instances to run untimed first (default: the first
+        call's inputs reversed). repeats: timed passes, each in a fresh process (default:
+        the Sandbox's)."""
         display = os.fspath(path)
         if not os.path.isfile(display):
             return PolicyRun(Failure("load_error", f"{display}: no such policy file"))
         calls = [normalize_call(call) for call in calls]
         if not calls:
             return PolicyRun()
+        warmups = [normalize_call(call) for call in warmup_calls] if warmup_calls else None
         outputs = [o if isinstance(o, OutputSpec) else OutputSpec(*o) for o in outputs]
         repeats = self.repeats if repeats is None else repeats
         if repeats < 1:
             raise ValueError(f"repeats must be at least 1, not {repeats}")
+        # One block per output for all calls: a few large allocations fault in far fewer pages
+        # than one fresh array per call and output.
+        blocks = [np.empty((len(calls), *o.shape), o.dtype) for o in outputs]
+        passes: list[PassResult] = []
+        for timed_pass in range(repeats):
+            order = timing.execution_order(len(calls), seed, timed_pass)
+            result = self._one_pass(os.path.abspath(display), display, function, calls, outputs, order, warmups,
+                                    blocks if timed_pass == 0 else None, describe_arguments(calls[0], arg_names))
+            if result.failure is not None:
+                return PolicyRun(result.failure)
+            passes.append(result)
+        return PolicyRun(None, [tuple(block[i] for block in blocks) for i in range(len(calls))],
+                         [timing.call_seconds([p.times_s[i] for p in passes]) for i in range(len(calls))],
+                         [[p.times_s[i] for p in passes] for i in range(len(calls))])
+
+    def _one_pass(self, path: str, display: str, function: str, calls: list[tuple], outputs: list[OutputSpec],
+                  order: list[int], warmups: list[tuple] | None, blocks: list[np.ndarray] | None,
+                  arguments: list[str]) -> PassResult:
+        """One policy process: every call once, in `order`."""
         self.start()
         worker = self._worker()
         candidate = None
         try:
             if self.limits.memory_bytes is not None and self.limits.memory_bytes <= worker.baseline_vm_bytes:
-                return PolicyRun(_limit_below_baseline(self.limits, worker, self.array))
-            candidate = CandidateRun(self._spawn(worker, outputs), self.limits, os.path.abspath(display), display,
-                                     function, outputs, repeats, describe_arguments(calls[0], arg_names))
-            return candidate.execute(calls)
+                return PassResult([], _limit_below_baseline(self.limits, worker, self.array))
+            candidate = CandidateRun(self._spawn(worker, path, outputs), self.limits, path, display, function,
+                                     outputs, arguments)
+            return candidate.execute(calls, order, warmups, blocks)
         finally:
             if candidate is not None:
                 candidate.close()
@@ -101,21 +152,21 @@ class Sandbox:
             elif candidate is not None and candidate.worker_compromised():
                 self._state.drop_worker()
 
-    def _spawn(self, worker: Worker, outputs: list[OutputSpec]) -> CandidateProcess:
+    def _spawn(self, worker: Worker, path: str, outputs: list[OutputSpec]) -> CandidateProcess:
         try:
-            return CandidateProcess(worker, self._state.root, self.limits, outputs)
+            return CandidateProcess(worker, self._state.root, path, self.limits, outputs)
         except WorkerDied:
             if not self.warm:
                 raise
             self._state.drop_worker()       # died since it was last seen: one fresh try
-            return CandidateProcess(self._worker(), self._state.root, self.limits, outputs)
+            return CandidateProcess(self._worker(), self._state.root, path, self.limits, outputs)
 
     def _worker(self) -> Worker:
         if not self.warm:
-            return Worker(self.array, self._state.root)
+            return self._state.started(Worker(self.array, self._state.root))
         if self._state.worker is None or not self._state.worker.alive():
             self._state.drop_worker()          # a crashed worker is replaced
-            self._state.worker = Worker(self.array, self._state.root)
+            self._state.worker = self._state.started(Worker(self.array, self._state.root))
         return self._state.worker
 
 
@@ -125,6 +176,12 @@ class _State:
     def __init__(self):
         self.worker: Worker | None = None
         self.root: str | None = None
+        self.isolation: Isolation | None = None
+
+    def started(self, worker: Worker) -> Worker:
+        """Note what a freshly started worker found it can apply."""
+        self.isolation = worker.isolation
+        return worker
 
     def drop_worker(self) -> None:
         if self.worker is not None:

@@ -1,6 +1,6 @@
-"""The schedule of one candidate in its policy process: measure the round trip, load the
-file, warm up, run every call with timed repeats (timing.py), fetch the real outputs, and
-turn whatever goes wrong into a Failure with a precise message."""
+"""The schedule of one candidate in one policy process: measure the round trip, load the
+file, warm up, run every call once, timed, in the given order, fetch its outputs, and turn
+whatever goes wrong into a Failure with a precise message (see timing.py for why)."""
 from __future__ import annotations
 
 import math
@@ -12,8 +12,8 @@ from adrs_spec.sandbox import timing
 from adrs_spec.sandbox.candidate import CallTimedOut, CandidateProcess, ChildGone, Tampered, describe_files
 from adrs_spec.sandbox.failures import death_failure, shorten
 from adrs_spec.sandbox.limits import SandboxLimits
-from adrs_spec.sandbox.perturb import reversed_call, shifted_call
-from adrs_spec.sandbox.records import FAILURE_KINDS, Failure, OutputSpec, PolicyRun
+from adrs_spec.sandbox.perturb import reversed_call
+from adrs_spec.sandbox.records import FAILURE_KINDS, Failure, OutputSpec
 
 
 class _Stop(Exception):
@@ -32,52 +32,61 @@ class _Phase:
     plain: bool = False     # a real call or loading: the policy's own message says enough
 
 
+@dataclass
+class PassResult:
+    """One pass over the calls: the measured seconds per call (caller's order; None where the
+    call did not run), and the failure that ended it, if any."""
+
+    times_s: list[float | None]
+    failure: Failure | None = None
+
+
 class CandidateRun:
-    """One candidate in its policy process: calibrate, load, warm up, run every call with
-    timed repeats, and turn whatever happens into a PolicyRun."""
+    """One candidate in one policy process: calibrate, load, warm up, run every call once,
+    timed, and turn whatever happens into a PassResult."""
 
     def __init__(self, process: CandidateProcess, limits: SandboxLimits, path: str, display: str,
-                 function: str, outputs: list[OutputSpec], repeats: int, arguments: list[str]):
+                 function: str, outputs: list[OutputSpec], arguments: list[str]):
         self.process, self.limits = process, limits
         self.path, self.display, self.function = path, display, function
-        self.outputs, self.repeats, self.arguments = outputs, repeats, arguments
-        self.phase = _Phase(0, "while the sandbox measured its own round trip")
+        self.outputs, self.arguments = outputs, arguments
+        self.phase = _Phase(None, "while the sandbox measured its own round trip")
         self.round_trip_ns = 0
-        self.blocks: list[np.ndarray] = []
 
-    def execute(self, calls: list[tuple]) -> PolicyRun:
-        run, gone, dump = PolicyRun(), False, None
-        # One block per output for all calls: a few large allocations fault in far fewer pages
-        # than one fresh array per call and output.
-        self.blocks = [np.empty((len(calls), *o.shape), o.dtype) for o in self.outputs]
+    def execute(self, calls: list[tuple], order: list[int], warmup_calls: list[tuple] | None,
+                blocks: list[np.ndarray] | None) -> PassResult:
+        """Run calls[i] for i in `order`; write the outputs of call i to row i of `blocks`
+        (one array per output, None: do not fetch outputs)."""
+        result, gone, dump = PassResult([None] * len(calls)), False, None
         try:
-            self._calibrate(calls[0])
+            self._calibrate(calls[order[0]])
             self._load()
-            self._warm_up(calls[0])
-            for index, args in enumerate(calls):
-                self._timed_call(run, index, args)
+            self._warm_up(calls, order[0], warmup_calls)
+            for index in order:
+                result.times_s[index] = self._timed_call(index, calls[index], blocks)
             self.process.send({"op": "exit"})
         except _Stop as stop:
-            run.failure = stop.failure
+            result.failure = stop.failure
         except CallTimedOut:
             dump = self.process.stop_stuck()
-            run.failure = Failure("timeout", f"the policy did not return within {self.limits.timeout_s:g} s "
-                                             f"(the time limit per call) {self.phase.label}", self.phase.call_index)
+            result.failure = Failure("timeout", f"the policy did not return within {self.limits.timeout_s:g} s "
+                                                f"(the time limit per call) {self.phase.label}", self.phase.call_index)
         except ChildGone:
             gone = True
         except Tampered as error:
-            run.failure = Failure("forbidden", f"the policy process sent a malformed message ({shorten(str(error), 120)})"
-                                               f"; a policy must not write to the sandbox's channel", self.phase.call_index)
+            result.failure = Failure("forbidden", f"the policy process sent a malformed message "
+                                                  f"({shorten(str(error), 120)}); a policy must not write to the "
+                                                  f"sandbox's channel", self.phase.call_index)
         status = self.process.finish()
         if gone:
             failure = death_failure(status["exit_code"], status["signal"], self.limits.memory_bytes,
                                     self.limits.file_bytes, self.phase.call_index)
-            run.failure = replace(failure, message=f"{failure.message} ({self.phase.label})")
-        if run.ok:
-            run.failure = self._leftovers(status)
-        if run.failure is not None:
-            run.failure = self._with_context(run.failure, dump)
-        return run
+            result.failure = replace(failure, message=f"{failure.message} ({self.phase.label})")
+        if result.failure is None:
+            result.failure = self._leftovers(status)
+        if result.failure is not None:
+            result.failure = self._with_context(result.failure, dump)
+        return result
 
     def close(self) -> None:
         """Kill the process if the run was interrupted (KeyboardInterrupt), and delete its files."""
@@ -91,7 +100,10 @@ class CandidateRun:
 
     # ------------------------------------------------------------ steps
     def _calibrate(self, args: tuple) -> None:
-        samples = [self._execute(args)[1] for _ in range(timing.CALIBRATION_CALLS)]
+        """The round trip of the null policy, on zeros shaped like a real call (same bytes to
+        send, no workload content)."""
+        blank = tuple(np.zeros_like(a) if isinstance(a, np.ndarray) else a for a in args)
+        samples = [self._execute(blank)[1] for _ in range(timing.CALIBRATION_CALLS)]
         self.round_trip_ns = timing.round_trip_ns(samples)
 
     def _load(self) -> None:
@@ -101,36 +113,30 @@ class CandidateRun:
                            "outputs": [[o.name, o.kind, list(o.shape)] for o in self.outputs]})
         self._reply(("loaded",))
 
-    def _warm_up(self, args: tuple) -> None:
-        self.phase = _Phase(0, "on the untimed warm-up call, which gets the inputs of call 0 reversed")
+    def _warm_up(self, calls: list[tuple], first: int, warmup_calls: list[tuple] | None) -> None:
+        """Untimed executions before the timed ones: on the caller's warm-up instances, or else
+        on the first call's inputs reversed (content no timed call has)."""
+        if warmup_calls:
+            for number, args in enumerate(warmup_calls):
+                self.phase = _Phase(None, f"on untimed warm-up call {number}")
+                self._execute(args)
+            return
+        self.phase = _Phase(first, f"on the untimed warm-up call, which gets the inputs of call {first} reversed")
         try:
-            self._execute(reversed_call(args))
+            self._execute(reversed_call(calls[first]))
         except _Stop as stop:
-            self._confirm_on_real_inputs(stop, 0, args)
+            self._confirm_on_real_inputs(stop, first, calls[first])
 
-    def _timed_call(self, run: PolicyRun, index: int, args: tuple) -> None:
-        real = timing.real_position(self.repeats)
-        times, values = [], None
-        for position in range(self.repeats):
-            if position == real:
-                self.phase = _Phase(index, f"on call {index}", plain=True)
-                child_ns, caller_ns = self._execute(args)
-                values = self._fetch(index)
-            else:
-                variant = position + 1 - (position > real)
-                self.phase = _Phase(index, f"on a timed repeat of call {index}, which gets its inputs cyclically shifted")
-                try:
-                    child_ns, caller_ns = self._execute(shifted_call(args, variant))
-                except _Stop as stop:
-                    self._confirm_on_real_inputs(stop, index, args)
-            times.append(timing.policy_seconds(child_ns, caller_ns, self.round_trip_ns))
-        run.outputs.append(values)
-        run.repeat_times_s.append(times)
-        run.times_s.append(timing.call_seconds(times))
+    def _timed_call(self, index: int, args: tuple, blocks: list[np.ndarray] | None) -> float:
+        self.phase = _Phase(index, f"on call {index}", plain=True)
+        child_ns, caller_ns = self._execute(args)
+        if blocks is not None:
+            self._fetch([block[index] for block in blocks])
+        return timing.policy_seconds(child_ns, caller_ns, self.round_trip_ns)
 
     def _confirm_on_real_inputs(self, stop: _Stop, index: int, args: tuple) -> None:
-        """A failure on reversed or shifted inputs: if the real inputs fail too, report that
-        (the message is then about a real call); if not, report the variant's failure, noted."""
+        """A failure on the reversed warm-up inputs: if the real inputs fail too, report that
+        (the message is then about a real call); if not, report the warm-up's failure, noted."""
         if stop.failure.kind in ("crash", "bad_output", "memory"):
             self.phase = _Phase(index, f"on call {index}", plain=True)
             self._execute(args)
@@ -149,14 +155,13 @@ class CandidateRun:
             raise Tampered(f"a run time of {child_ns!r}")
         return child_ns, caller_ns
 
-    def _fetch(self, index: int) -> tuple[np.ndarray, ...]:
-        """The outputs of the last execution, copied into row `index` of the output blocks."""
+    def _fetch(self, rows: list[np.ndarray]) -> None:
+        """Copy the outputs of the last execution into `rows` (one array per output)."""
         self.process.send({"op": "fetch"})
-        rows = [block[index] for block in self.blocks]
         if self.process.area is not None:
             self._reply(("outputs",), max_bytes=0)
             self.process.copy_shared_outputs(rows)
-            return tuple(rows)
+            return
         size = sum(math.prod(o.shape) * o.dtype.itemsize for o in self.outputs)
         values = self._reply(("outputs",), max_bytes=size).get("values")
         if not isinstance(values, list) or len(values) != len(self.outputs) or not all(
@@ -165,7 +170,6 @@ class CandidateRun:
             raise Tampered("outputs that do not match the declared ones")
         for row, value in zip(rows, values):
             row[...] = value
-        return tuple(rows)
 
     def _reply(self, expected: tuple[str, ...], max_bytes: int = 1 << 20) -> dict:
         message = self.process.receive(expected, max_bytes=max_bytes)

@@ -17,13 +17,18 @@ took clearly longer (more than 1.25x it plus 2 ms); then the caller's figure is 
 honest policy gets the precise number; a policy that falsifies its report is measured by
 the caller, and can hide at most about a fifth of its time plus 2 ms.
 
-Repeats: one untimed warm-up per candidate (imports, JIT compilation, caches), then for
-each call `repeats` timed executions, each on inputs the policy has not seen before: the
-real inputs at a position drawn at random by the caller (the policy process never knows
-which execution is the real one, and the outputs are fetched only after it returns), and
-cyclically shifted copies at the others (perturb.py). Arrays arrive freshly decoded for
-every execution, so caching by object identity cannot pay either. The call's time is the
-median of its repeats; the outputs kept are those of the real inputs.
+What is timed (the schedule, schedule.py and runner.py): every timed execution is a call on
+one of the real instances the caller passed, each exactly once per policy process, and its
+outputs are the ones kept, so no execution is a copy the policy could recognise or answer
+from a cache: memoizing inputs gains nothing, because no timed input comes twice (as long as
+the caller's instances are distinct). The order of the calls may be shuffled with a seed
+(`execution_order`). Before the timed calls, one untimed warm-up (imports, JIT compilation,
+caches) runs on the caller's warm-up instances, or else on the first call's inputs reversed
+along their first and last axes (perturb.py): content that no timed call has. Arrays arrive
+freshly decoded for every execution, so caching by object identity cannot pay either. A
+call's time is that one execution; with `repeats` > 1, each further pass runs every call
+again in a fresh policy process (nothing it cached survives) and a call's time is the median
+over the passes.
 """
 from __future__ import annotations
 
@@ -35,7 +40,6 @@ TRUST_FACTOR = 1.25
 TRUST_SLACK_NS = 2_000_000
 CALIBRATION_CALLS = 3
 
-_draw = random.SystemRandom()
 caller_clock = time.perf_counter_ns
 
 
@@ -51,9 +55,13 @@ def round_trip_ns(samples: list[int]) -> int:
     return int(statistics.median(samples))
 
 
-def real_position(repeats: int) -> int:
-    """Which of the timed executions of a call gets the real inputs."""
-    return _draw.randrange(repeats)
+def execution_order(count: int, seed: int | None, timed_pass: int = 0) -> list[int]:
+    """The order in which `count` calls run: as given when `seed` is None, else a shuffle
+    drawn from the seed (and the pass number, so every pass gets its own)."""
+    order = list(range(count))
+    if seed is not None:
+        random.Random(f"{seed}:{timed_pass}").shuffle(order)
+    return order
 
 
 def call_seconds(times: list[float]) -> float:

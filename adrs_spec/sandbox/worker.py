@@ -11,6 +11,7 @@ import time
 import adrs_spec
 from adrs_spec.errors import InputError
 from adrs_spec.sandbox.failures import tail_of_file
+from adrs_spec.sandbox.isolation import Isolation
 from adrs_spec.sandbox.limits import SandboxLimits, scrubbed_environment
 from adrs_spec.sandbox.zygote import recv_control, send_control
 
@@ -57,14 +58,16 @@ class Worker:
                              f"install {array} in this environment or choose another array library") from None
         self.pid: int = ready["pid"]
         self.baseline_vm_bytes: int = ready["vm_bytes"]
+        self.isolation = Isolation.from_json(ready["isolation"])
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def spawn(self, root: str, limits: SandboxLimits, fds: list[int], area_size: int) -> int:
-        """Fork a policy process under `limits`, in `root`, that serves the socket fds[0] and
-        writes outputs to the shared area fds[1] (of `area_size` bytes) if there is one."""
-        message = {"op": "spawn", "root": root, "area_size": area_size, "limits": {
+    def spawn(self, root: str, policy: str, limits: SandboxLimits, fds: list[int], area_size: int) -> int:
+        """Fork a policy process under `limits`, in `root`, allowed to read the file `policy`,
+        that serves the socket fds[0] and writes outputs to the shared area fds[1] (of
+        `area_size` bytes) if there is one."""
+        message = {"op": "spawn", "root": root, "policy": policy, "area_size": area_size, "limits": {
             "timeout_s": limits.timeout_s, "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes}}
         self._send(message, fds)
         return self._receive("spawned", CONTROL_TIMEOUT_S)["pid"]

@@ -6,8 +6,8 @@ It never holds workload data: it is started with `python -c`, not forked from th
 and a policy process receives nothing but the arguments of its calls over its own socket.
 
 Control messages (JSON over a SOCK_SEQPACKET socket, one message per packet):
-  <- ready    {pid, vm_bytes}                       once the imports are done
-  -> spawn    {root, limits, area_size}  + the candidate's socket and output area (SCM_RIGHTS)
+  <- ready    {pid, vm_bytes, isolation}            once the imports are done (isolation.py)
+  -> spawn    {root, policy, limits, area_size}  + the candidate's socket and output area (SCM_RIGHTS)
   <- spawned  {pid}
   -> reap     {pid}           kill the candidate's process group and every other descendant
   <- reaped   {exit_code, signal, killed, survivors}
@@ -26,7 +26,7 @@ import sys
 import tempfile
 import traceback
 
-from adrs_spec.sandbox import processes
+from adrs_spec.sandbox import isolation, processes
 from adrs_spec.sandbox.limits import SandboxLimits, apply_limits, candidate_environment
 from adrs_spec.sandbox.shared import map_area
 
@@ -58,27 +58,39 @@ def virtual_memory_bytes() -> int:
     return 0
 
 
+class Layers:
+    """What this worker applies to every policy process: the layers the probe found, and
+    O_PATH descriptors of what a policy may read (opened once, after the imports)."""
+
+    def __init__(self, available: isolation.Isolation):
+        self.available = available
+        self.readable = isolation.open_paths(isolation.readable_paths()) if available.landlock_abi else []
+
+
 def main(control_fd: int, array: str) -> None:
     processes.become_subreaper()
+    available = isolation.probe()          # a fork before the big imports is cheap
     for name in PRELOAD[array]:
         importlib.import_module(name)
     from adrs_spec.sandbox import child  # noqa: F401  (loaded before any fork)
 
+    layers = Layers(available)
     control = socket.socket(fileno=control_fd)
-    send_control(control, {"op": "ready", "pid": os.getpid(), "vm_bytes": virtual_memory_bytes()})
+    send_control(control, {"op": "ready", "pid": os.getpid(), "vm_bytes": virtual_memory_bytes(),
+                           "isolation": available.to_json()})
     while True:
         message, fds = recv_control(control)
         if message is None or message["op"] == "exit":
             processes.kill_descendants(os.getpid())
             return
         if message["op"] == "spawn":
-            pid = spawn(control, fds, message, array)
+            pid = spawn(control, fds, message, array, layers)
             send_control(control, {"op": "spawned", "pid": pid})
         elif message["op"] == "reap":
             send_control(control, {"op": "reaped", **reap(message["pid"])})
 
 
-def spawn(control: socket.socket, fds: list[int], message: dict, array: str) -> int:
+def spawn(control: socket.socket, fds: list[int], message: dict, array: str, layers: Layers) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     gc.freeze()            # the child's collector then leaves the inherited heap alone: fewer copy-on-write faults
@@ -87,7 +99,7 @@ def spawn(control: socket.socket, fds: list[int], message: dict, array: str) -> 
     if pid == 0:
         try:
             control.close()
-            run_candidate(zygote, fds, message, array)
+            run_candidate(zygote, fds, message, array, layers)
         except BaseException:
             traceback.print_exc()
             sys.stderr.flush()
@@ -99,7 +111,7 @@ def spawn(control: socket.socket, fds: list[int], message: dict, array: str) -> 
     return pid
 
 
-def run_candidate(zygote: int, fds: list[int], message: dict, array: str) -> None:
+def run_candidate(zygote: int, fds: list[int], message: dict, array: str, layers: Layers) -> None:
     """In the forked child: isolate it, then serve the candidate's requests."""
     os.setsid()                        # own process group: killpg reaches whatever it forks
     processes.die_with_parent()
@@ -127,7 +139,18 @@ def run_candidate(zygote: int, fds: list[int], message: dict, array: str) -> Non
     apply_limits(limits)
     from adrs_spec.sandbox.child import PolicyProcess
 
-    PolicyProcess(socket.socket(fileno=fds[0]), array, limits.memory_bytes, area).serve()
+    process = PolicyProcess(socket.socket(fileno=fds[0]), array, limits.memory_bytes, area)
+    try:
+        isolation.isolate(layers.available, layers.readable, [os.path.join(root, n) for n in ("work", "home", "tmp")],
+                          message["policy"])
+    except isolation.IsolationFailed as error:
+        return process.refuse("isolation", str(error))
+    for fd, _is_dir in layers.readable:
+        os.close(fd)
+    processes.die_with_parent()        # again, now that the credentials changed (it is kept, but be sure)
+    if os.getppid() != zygote:
+        os._exit(1)
+    process.serve()
 
 
 def reap(pid: int) -> dict:

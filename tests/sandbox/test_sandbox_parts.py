@@ -1,5 +1,6 @@
-"""The sandbox's pure parts, in this process: the message codec, input variants, output
-checks, the environment whitelist, and the choice between the two clocks."""
+"""The sandbox's pure parts, in this process: the message codec, the warm-up inputs and the
+execution order, output checks, exception formatting, the environment whitelist, the choice
+between the two clocks, and the isolation report."""
 import socket
 import struct
 
@@ -8,8 +9,10 @@ import pytest
 
 from adrs_spec.sandbox import OutputSpec, timing
 from adrs_spec.sandbox.convert import BadOutput, check_outputs, returned_values
+from adrs_spec.sandbox.failures import describe_exception, exception_failure
+from adrs_spec.sandbox.isolation import Isolation
 from adrs_spec.sandbox.limits import scrubbed_environment
-from adrs_spec.sandbox.perturb import reversed_call, shifted_call
+from adrs_spec.sandbox.perturb import reversed_call
 from adrs_spec.sandbox.protocol import ProtocolError, recv_message, send_message
 
 
@@ -64,24 +67,21 @@ def test_oversized_messages_are_refused_before_allocation():
             recv_message(theirs, None, max_bytes=1024)
 
 
-# ---------------------------------------------------------------- input variants
-def test_shifted_variants_are_new_content_with_the_same_values():
+# ---------------------------------------------------------------- warm-up inputs and order
+def test_the_default_warm_up_is_content_no_call_has_with_the_same_values():
     weight = np.array([[5.0, 1.0, 3.0, 2.0], [0.5, 4.0, 4.5, 1.0]])
-    variants = [shifted_call((weight, 6), v)[0] for v in (1, 2, 3)] + [reversed_call((weight, 6))[0]]
-    contents = {weight.tobytes()} | {v.tobytes() for v in variants}
-    assert len(contents) == 5
-    rows = {r.tobytes() for r in weight}
-    for variant in variants:
-        np.testing.assert_array_equal(np.sort(variant, axis=None), np.sort(weight, axis=None))
-        assert not rows & {r.tobytes() for r in variant}     # every row changes: a per-row cache misses too
-    assert shifted_call((weight, 6), 1)[1] == 6
+    warm_up, replicas = reversed_call((weight, 6))
+    assert replicas == 6
+    assert not {r.tobytes() for r in weight} & {r.tobytes() for r in warm_up}   # a per-row cache misses too
+    np.testing.assert_array_equal(np.sort(warm_up, axis=None), np.sort(weight, axis=None))
 
 
-def test_shifts_keep_entries_of_different_arrays_aligned():
-    size, rate = np.arange(5.0), np.arange(5.0) * 10
-    new_size, new_rate = shifted_call((size, rate, 3), 2)[:2]
-    np.testing.assert_array_equal(new_rate, new_size * 10)
-    assert not np.array_equal(new_size, size)
+def test_execution_order_is_as_given_without_a_seed_and_a_seeded_permutation_with_one():
+    assert timing.execution_order(5, None) == [0, 1, 2, 3, 4]
+    shuffled = timing.execution_order(8, 1)
+    assert sorted(shuffled) == list(range(8)) and shuffled != list(range(8))
+    assert timing.execution_order(8, 1) == shuffled                     # the seed decides
+    assert timing.execution_order(8, 1, timed_pass=1) != shuffled       # each pass gets its own
 
 
 # ---------------------------------------------------------------- output checks
@@ -117,12 +117,124 @@ def test_rejected_outputs(values, message):
     assert str(caught.value).startswith(message)
 
 
+class LyingTuple(tuple):
+    """Claims three items while holding two."""
+
+    def __len__(self):
+        return 3
+
+
+class LyingList(list):
+    def __len__(self):
+        return 3
+
+    def __iter__(self):
+        return iter([np.zeros((2, 3)), np.zeros(2), np.zeros(3, bool)])
+
+
+class LyingDict(dict):
+    def items(self):
+        return [("ids", np.zeros((2, 3))), ("load", np.zeros(2)), ("used", np.zeros(3, bool))]
+
+
+@pytest.mark.parametrize("result, message", [
+    (LyingTuple((np.zeros((2, 3)), np.zeros(2))), "the policy returned 2 values; the spec expects 3 (ids, load, used)"),
+    (LyingList([np.zeros((2, 3))]), "the policy returned 1 value; the spec expects 3 (ids, load, used)"),
+    (LyingDict(ids=np.zeros((2, 3))), "the policy returned a dict with keys (ids); the spec expects the keys "
+                                      "(ids, load, used)"),
+    ({"ids": np.zeros((2, 3)), "load": np.zeros(2), 3: np.zeros(3)},
+     "the policy returned a dict with keys (ids, load, a key of type int); the spec expects the keys (ids, load, used)"),
+    ("ids", "the policy returned a value of type str; the spec expects a tuple of 3 arrays (ids, load, used)"),
+])
+def test_containers_are_read_for_what_they_hold(result, message):
+    with pytest.raises(BadOutput) as caught:
+        check_outputs(returned_values(result, OUTS), OUTS)
+    assert str(caught.value) == message
+
+
+def test_a_dict_keyed_by_output_names_is_accepted_in_any_order():
+    ids, load, used = check_outputs(returned_values(
+        {"used": [True, False, True], "ids": np.ones((2, 3), np.int32), "load": [0.5, 1.5]}, OUTS), OUTS)
+    np.testing.assert_array_equal(ids, np.ones((2, 3)))
+    np.testing.assert_array_equal(load, [0.5, 1.5])
+    np.testing.assert_array_equal(used, [True, False, True])
+
+
+INT64_RANGE = "the spec expects integers from -9223372036854775808 to 9223372036854775807"
+
+
+@pytest.mark.parametrize("ids, message", [
+    (np.array([[1, 2, 3], [4, 5, 1e300]]), f"output 1 `ids` has a value beyond the int64 range (1e+300 at [1, 2]); "
+                                          f"{INT64_RANGE}"),
+    (np.array([[1.0, 2.0, 3.0], [2.0 ** 63, 5.0, 6.0]]),
+     f"output 1 `ids` has a value beyond the int64 range (9.223372036854776e+18 at [1, 0]); {INT64_RANGE}"),
+    ([[1, 2, 3], [4, 2 ** 70, 6]], f"output 1 `ids` has a value beyond the int64 range "
+                                  f"(1180591620717411303424 at [1, 1]); {INT64_RANGE}"),
+    ([[1, 2, 3], [4, 5, -2 ** 63 - 1]], f"output 1 `ids` has a value beyond the int64 range "
+                                       f"(-9223372036854775809 at [1, 2]); {INT64_RANGE}"),
+    (np.array([[1, 2, 3], [4, 5, 2 ** 63]], np.uint64),
+     f"output 1 `ids` has a value beyond the int64 range (9223372036854775808 at [1, 2]); {INT64_RANGE}"),
+    ([[1, 2, 3], [4, 5, 2.5]], "output 1 `ids` has dtype float64 with non-integral values (e.g. 2.5 at [1, 2]); "
+                               "the spec expects integers"),
+    ([[1, 2, 3], [4, 0.5, 2 ** 70]], "output 1 `ids` holds a value of type float at [1, 1]; the spec expects integers"),
+])
+def test_integers_beyond_int64_and_non_integral_values_name_the_index(ids, message):
+    with pytest.raises(BadOutput) as caught:
+        check(ids, np.zeros(2), np.zeros(3, bool))
+    assert str(caught.value) == message
+
+
+def test_the_largest_int64_values_are_accepted():
+    (ids, _, _) = check([[-2 ** 63, 0, 2 ** 63 - 1], [1, 2, 3]], np.zeros(2), np.zeros(3, bool))
+    assert ids.dtype == np.int64 and ids[0, 0] == -2 ** 63 and ids[0, 2] == 2 ** 63 - 1
+
+
 def test_a_bare_array_is_accepted_only_for_a_single_output():
     single = [OutputSpec("gpu_of", "int", (4,))]
     (gpu_of,) = check_outputs(returned_values(np.arange(4), single), single)
     np.testing.assert_array_equal(gpu_of, [0, 1, 2, 3])
     with pytest.raises(BadOutput, match=r"returned a value of type ndarray; the spec expects a tuple of 3 arrays \(ids, load, used\)"):
         returned_values(np.zeros((2, 3)), OUTS)
+
+
+# ---------------------------------------------------------------- exceptions the policy raises
+class UnprintableError(Exception):
+    def __str__(self):
+        raise KeyError("no message for you")
+
+
+class NotAStringError(Exception):
+    def __str__(self):
+        return 42
+
+
+class Weird(type):
+    @property
+    def __name__(cls):
+        raise RuntimeError("no name either")
+
+
+class NamelessError(Exception, metaclass=Weird):
+    pass
+
+
+def test_an_exception_whose_message_cannot_be_formatted_is_reported_as_such():
+    assert describe_exception(UnprintableError()) == ("the policy raised UnprintableError; formatting its message "
+                                                      "raised KeyError")
+    assert describe_exception(NotAStringError()) == ("the policy raised NotAStringError; formatting its message "
+                                                     "raised TypeError")
+    assert describe_exception(NamelessError("plain")) == "NamelessError: plain"
+    failure = exception_failure(UnprintableError(), "p.py", "p.py", None, 3)
+    assert (failure.kind, failure.call_index) == ("crash", 3)
+    assert failure.message == "the policy raised UnprintableError; formatting its message raised KeyError"
+
+
+def test_sys_exit_with_an_unprintable_code_is_reported():
+    class Code:
+        def __repr__(self):
+            raise ValueError("no")
+
+    assert exception_failure(SystemExit(Code()), "p.py", "p.py", None, 0).message == "the policy called sys.exit(...)"
 
 
 # ---------------------------------------------------------------- environment and clocks
@@ -140,3 +252,15 @@ def test_environment_keeps_the_whitelist_and_drops_secrets():
 ])
 def test_the_callers_clock_overrides_an_implausible_report(child_ns, caller_ns, expected_s):
     assert timing.policy_seconds(child_ns, caller_ns, round_trip_ns=300_000) == pytest.approx(expected_s)
+
+
+# ---------------------------------------------------------------- isolation report
+def test_isolation_is_described_in_one_line():
+    full = Isolation(7, True, True, True, True, True, ())
+    assert full.describe() == "landlock v7 + userns + netns + no_new_privs + no caps + caller not dumpable"
+    assert full.complete
+    partial = Isolation(None, False, True, True, True, False, ("landlock (disabled at boot)", "user namespace"))
+    assert partial.describe() == ("netns + no_new_privs + no caps; missing: landlock (disabled at boot); "
+                                  "user namespace")
+    assert not partial.complete
+    assert Isolation.from_json(partial.to_json()) == partial

@@ -1,0 +1,418 @@
+"""The kernel layers around a policy process, each applied in one place and each reported.
+
+Layers, in the order `isolate` applies them in the freshly forked (single-threaded) policy
+process, before any policy code exists:
+
+1. user and network namespaces (`unshare(CLONE_NEWUSER | CLONE_NEWNET)`): the process gets
+   a network stack of its own with nothing but a loopback device that is down, so no
+   packet leaves it (TCP, UDP, raw); its capabilities now belong to the new namespace, so
+   a caller that runs as root does not lend the policy root's powers (it cannot raise its
+   resource limits, or override file permissions). Where user namespaces are refused but
+   the process may create a network namespace (root), the network namespace alone.
+2. no capabilities: the effective, permitted and inheritable sets are emptied.
+3. `PR_SET_NO_NEW_PRIVS`: nothing it executes gains privileges (set-uid files, file
+   capabilities), and it may install a Landlock domain.
+4. Landlock: read access (and execution) only to what running Python and the array library
+   needs (the interpreter's prefixes, site-packages, the adrs_spec package, the folders of
+   every shared library the worker has loaded, a few system files) and to the policy file
+   itself; read and write access only to the candidate's scratch folders; no TCP bind or
+   connect (ABI 4); no signal to, and no abstract UNIX socket of, any process outside the
+   candidate's own domain (ABI 6). Landlock also denies ptrace-mode access (/proc/PID/mem,
+   environ, maps) to every process outside the domain: the worker and the caller included.
+
+The caller, which holds the hidden data, makes itself non-dumpable (`protect_caller`), so
+even a process of the same user without Landlock cannot read its memory or environment
+through /proc.
+
+`probe` runs once in the worker, before it imports any library (it forks a single-threaded
+child that tries every layer): what it finds available is applied to every candidate,
+and what it finds missing is reported with the reason. A layer the probe found available
+that then fails in a candidate is an error (IsolationFailed), never a silent downgrade.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass
+
+# Linux constants (the values are the same on every architecture).
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+# Landlock file-system rights, by the ABI version that introduced them.
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+FS_V1 = (1 << 13) - 1                    # execute ... make_sym
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+READ_DIR_RIGHTS = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+ALL_RIGHTS = FS_V1 | FS_REFER | FS_TRUNCATE | FS_IOCTL_DEV     # masked by what the ABI handles
+
+# Read-only besides the interpreter and its libraries: system library folders (dlopen by
+# name), dynamic-linker and time-zone files, CPU and memory facts libraries size thread
+# pools from. The GPU entries matter only where they exist.
+SYSTEM_READABLE = ("/lib", "/lib32", "/lib64", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/local/lib",
+                   "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/usr/share/zoneinfo",
+                   "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
+                   "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/sys/devices/system/cpu",
+                   "/sys/devices/system/node", "/sys/fs/cgroup", "/dev/urandom", "/dev/random", "/dev/zero",
+                   "/usr/local/cuda", "/proc/driver/nvidia", "/sys/bus/pci", "/sys/devices/pci0000:00")
+DEVICE_WRITABLE = ("/dev/null", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0",
+                   "/dev/nvidia1", "/dev/nvidia2", "/dev/nvidia3", "/dev/nvidia4", "/dev/nvidia5", "/dev/nvidia6",
+                   "/dev/nvidia7")
+
+
+class IsolationFailed(Exception):
+    """A layer the probe found available could not be applied to a policy process."""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What the kernel layers around every policy process are (see the module docstring).
+
+    landlock_abi: the Landlock ABI version applied, None if Landlock is unavailable.
+    userns, netns: whether the policy process runs in its own user / network namespace.
+    no_caps:      whether its capability sets are emptied.
+    no_new_privs: whether PR_SET_NO_NEW_PRIVS is set.
+    caller_protected: whether the caller marked itself non-dumpable.
+    missing:      one line per missing layer or Landlock feature, saying why.
+    """
+
+    landlock_abi: int | None
+    userns: bool
+    netns: bool
+    no_caps: bool
+    no_new_privs: bool
+    caller_protected: bool = False
+    missing: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def describe(self) -> str:
+        """One line, e.g. `landlock v7 + userns + netns + no_new_privs + no caps + caller not dumpable`."""
+        layers = [f"landlock v{self.landlock_abi}" if self.landlock_abi else None,
+                  "userns" if self.userns else None, "netns" if self.netns else None,
+                  "no_new_privs" if self.no_new_privs else None, "no caps" if self.no_caps else None,
+                  "caller not dumpable" if self.caller_protected else None]
+        text = " + ".join(layer for layer in layers if layer) or "none"
+        return text + (f"; missing: {'; '.join(self.missing)}" if self.missing else "")
+
+    def to_json(self) -> dict:
+        return {"landlock_abi": self.landlock_abi, "userns": self.userns, "netns": self.netns,
+                "no_caps": self.no_caps, "no_new_privs": self.no_new_privs, "missing": list(self.missing)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Isolation":
+        return cls(data["landlock_abi"], data["userns"], data["netns"], data["no_caps"], data["no_new_privs"],
+                   False, tuple(data["missing"]))
+
+
+# ------------------------------------------------------------------ system calls
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_libc = None
+
+
+def _c():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)     # the C library the interpreter itself uses
+        _libc.syscall.restype = ctypes.c_long
+    return _libc
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+    return result
+
+
+def landlock_abi() -> tuple[int | None, str | None]:
+    """(the kernel's Landlock ABI version, None) or (None, why there is none)."""
+    if not sys.platform.startswith("linux"):
+        return None, "landlock (not Linux)"
+    version = _c().syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), None, ctypes.c_size_t(0),
+                           ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    if version > 0:
+        return int(version), None
+    code = ctypes.get_errno()
+    if code == errno.ENOSYS:
+        return None, "landlock (this kernel has no Landlock: Linux 5.13 or later built with CONFIG_SECURITY_LANDLOCK)"
+    if code == errno.EOPNOTSUPP:
+        return None, "landlock (disabled at boot: add `landlock` to the kernel's lsm= parameter)"
+    return None, f"landlock ({os.strerror(code)})"
+
+
+def _unshare(flags: int) -> None:
+    _check(_c().unshare(ctypes.c_int(flags)), "unshare")
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_c().prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                      ctypes.c_ulong(0)), "prctl")
+
+
+def _drop_capabilities() -> None:
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_c().capset(ctypes.byref(header), data), "capset")
+
+
+def _rights_for_abi(abi: int) -> tuple[int, int, int, int]:
+    """(handled fs rights, handled net rights, scopes, ruleset attribute size) for `abi`."""
+    fs = FS_V1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0) | (FS_IOCTL_DEV if abi >= 5 else 0)
+    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    return fs, net, scoped, size
+
+
+def _landlock_restrict(abi: int, rules: list[tuple[int, int]]) -> None:
+    """Create a ruleset that handles every right of `abi`, allow `rules` ((O_PATH fd, rights)),
+    and restrict the calling thread to it."""
+    fs, net, scoped, size = _rights_for_abi(abi)
+    attr = _RulesetAttr(fs, net, scoped)
+    libc = _c()
+    ruleset = _check(libc.syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), ctypes.byref(attr),
+                                  ctypes.c_size_t(size), ctypes.c_uint32(0)), "landlock_create_ruleset")
+    try:
+        for fd, rights in rules:
+            rule = _PathBeneath(rights & fs, fd)
+            _check(libc.syscall(ctypes.c_long(SYS_LANDLOCK_ADD_RULE), ctypes.c_int(ruleset),
+                                ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint32(0)),
+                   "landlock_add_rule")
+        _check(libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0)),
+               "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+
+
+# ------------------------------------------------------------------ the caller
+def protect_caller() -> bool:
+    """Make the calling process non-dumpable: no process without CAP_SYS_PTRACE can read its
+    memory or environment through /proc (and no core file holds its data). Linux only."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        _prctl(PR_SET_DUMPABLE, 0)
+    except OSError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ probing
+def probe() -> Isolation:
+    """What can be applied here: run in the worker before it starts any thread (a forked child
+    tries every layer, so the worker itself stays unrestricted)."""
+    abi, landlock_missing = landlock_abi()
+    if not sys.platform.startswith("linux"):
+        return Isolation(None, False, False, False, False, False,
+                         ("landlock, namespaces, no_new_privs (not Linux)",))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                       # the child: report each layer as one byte, then exit
+        os.close(read)
+        try:
+            os.write(write, _probe_layers(abi).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = pipe.read()
+    os.waitpid(pid, 0)
+    return _isolation_from_probe(abi, landlock_missing, report)
+
+
+def _probe_layers(abi: int | None) -> str:
+    """In the probe child: `namespaces|caps|nnp|landlock` outcomes separated by `|`."""
+    outcomes = [_try(_namespaces)]
+    outcomes.append(_try(_drop_capabilities))
+    outcomes.append(_try(lambda: _prctl(PR_SET_NO_NEW_PRIVS, 1)))
+    outcomes.append(_try(lambda: _landlock_restrict(abi, [])) if abi else "skipped")
+    return "|".join(outcomes)
+
+
+def _try(action) -> str:
+    try:
+        result = action()
+    except OSError as error:
+        return f"error:{error.strerror}"
+    return "ok" if result is None else str(result)
+
+
+def _namespaces() -> str:
+    """Enter new user and network namespaces, or a network namespace alone where user
+    namespaces are refused but the process may create one; which one it got."""
+    try:
+        _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        return "user+net"
+    except OSError as error:
+        first = error
+    try:
+        _unshare(CLONE_NEWNET)
+        return "net"
+    except OSError:
+        raise first from None
+
+
+def _isolation_from_probe(abi: int | None, landlock_missing: str | None, report: str) -> Isolation:
+    parts = (report.split("|") + ["error:no report"] * 4)[:4]
+    namespaces, caps, nnp, landlock = parts
+    missing = []
+    if namespaces.startswith("error:"):
+        missing.append(f"user and network namespaces (unshare refused: {namespaces[6:]}; unprivileged user "
+                       f"namespaces may be disabled by sysctl or AppArmor)")
+    elif namespaces == "net":
+        missing.append("user namespace (refused; a network namespace alone is used)")
+    if caps != "ok":
+        missing.append(f"dropping capabilities ({caps[6:]})")
+    if nnp != "ok":
+        missing.append(f"no_new_privs ({nnp[6:]})")
+    if landlock_missing:
+        missing.append(landlock_missing)
+        abi = None
+    elif landlock != "ok":
+        missing.append(f"landlock (restricting a process failed: {landlock[6:]})")
+        abi = None
+    else:
+        if abi < 4:
+            missing.append(f"landlock TCP rules (the kernel's Landlock ABI is v{abi}; TCP needs v4, Linux 6.7)")
+        if abi < 6:
+            missing.append(f"landlock signal and abstract-socket scopes (ABI v{abi}; they need v6, Linux 6.12)")
+    return Isolation(abi, namespaces == "user+net", namespaces in ("user+net", "net"), caps == "ok", nnp == "ok",
+                     False, tuple(missing))
+
+
+# ------------------------------------------------------------------ what a policy may read
+def readable_paths() -> list[str]:
+    """Paths a policy process needs to read: the interpreter and its standard library, the
+    site-packages folders, the adrs_spec package (not the checkout around it, which may hold
+    specs and workload data), the folders of the shared libraries this process (the worker,
+    after its imports) has mapped, and a few system files. Other PYTHONPATH entries are not
+    included. Computed once per worker."""
+    import site
+
+    import adrs_spec
+
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths = {p for p in prefixes if os.path.dirname(p) != p}          # never "/" itself
+    paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    if site.ENABLE_USER_SITE and site.USER_SITE:
+        paths.add(site.USER_SITE)
+    paths.add(os.path.dirname(os.path.abspath(adrs_spec.__file__)))
+    temporary = os.path.realpath(tempfile.gettempdir())
+    paths.update(os.path.dirname(p) for p in _mapped_libraries()
+                 if not os.path.realpath(p).startswith(temporary + os.sep))
+    paths.update(SYSTEM_READABLE)
+    return _outermost(os.path.realpath(p) for p in paths if os.path.exists(p))
+
+
+def _outermost(paths) -> list[str]:
+    """The paths that lie under no other path of the set (a rule covers everything below it)."""
+    kept: list[str] = []
+    for path in sorted(set(paths)):
+        if not any(path.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _mapped_libraries() -> set[str]:
+    """The shared libraries (`*.so*`) mapped into this process."""
+    found = set()
+    try:
+        with open("/proc/self/maps") as handle:
+            for line in handle:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and fields[5].startswith("/") and ".so" in os.path.basename(fields[5]):
+                    found.add(fields[5].strip())
+    except OSError:
+        pass
+    return {p for p in found if os.path.isfile(p)}
+
+
+def open_paths(paths: list[str]) -> list[tuple[int, bool]]:
+    """O_PATH descriptors of `paths` and whether each is a directory (kept open by the
+    worker, so a candidate's ruleset costs no path lookup)."""
+    opened = []
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        opened.append((fd, stat.S_ISDIR(os.fstat(fd).st_mode)))
+    return opened
+
+
+# ------------------------------------------------------------------ applying
+def isolate(available: Isolation, readable: list[tuple[int, bool]], writable: list[str], policy_file: str) -> None:
+    """Apply every layer `available` lists to the calling process (a freshly forked policy
+    process, single-threaded): `readable` are the worker's O_PATH descriptors (read-only),
+    `writable` the candidate's scratch folders, `policy_file` the file it may read."""
+    try:
+        if available.netns:
+            got = _namespaces()
+            if available.userns and got != "user+net":
+                raise OSError(errno.EPERM, "unshare: a user namespace was refused")
+        if available.no_caps:
+            _drop_capabilities()
+        if available.no_new_privs:
+            _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if available.landlock_abi:
+            extra = _open_candidate_paths(writable, policy_file)
+            try:
+                _landlock_restrict(available.landlock_abi, _read_only_rules(readable) + extra)
+            finally:
+                for fd, _rights in extra:
+                    os.close(fd)
+    except OSError as error:
+        raise IsolationFailed(f"the sandbox could not isolate the policy process: {error}") from None
+
+
+def _read_only_rules(readable: list[tuple[int, bool]]) -> list[tuple[int, int]]:
+    return [(fd, READ_DIR_RIGHTS if is_dir else FS_EXECUTE | FS_READ_FILE) for fd, is_dir in readable]
+
+
+def _open_candidate_paths(writable: list[str], policy_file: str) -> list[tuple[int, int]]:
+    """(O_PATH fd, rights) for what is the candidate's own: its scratch folders (every right),
+    the policy file and its own /proc entry (read), /dev/null and GPU devices (read, write)."""
+    wanted = [(path, ALL_RIGHTS) for path in writable]
+    wanted += [(policy_file, FS_READ_FILE), ("/proc/self", READ_DIR_RIGHTS)]
+    wanted += [(path, FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV) for path in DEVICE_WRITABLE]
+    rules = []
+    for path, rights in wanted:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        rules.append((fd, rights if stat.S_ISDIR(os.fstat(fd).st_mode) else rights & FILE_RIGHTS))
+    return rules
