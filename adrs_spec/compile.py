@@ -42,7 +42,10 @@ def compile_spec(path: str) -> CompileResult:
     source = read_source(path)
     source = type(source)(display_name(path), source.text)
     checked = check(parse(source), source)
-    files = generate(checked.spec, __version__)
+    try:
+        files = generate(checked.spec, __version__)
+    except SpecError as err:        # a construct the JAX backend cannot lower, located in the spec
+        raise err.with_source(source) from None
     return CompileResult(checked.spec, checked.warnings, files, time.perf_counter() - start)
 
 

@@ -16,8 +16,16 @@ class Source:
     name: str
     text: str
 
+    def __post_init__(self) -> None:
+        # CRLF and lone CR end lines too: the parser, the markers and the hash see `\n` only
+        if "\r" in self.text:
+            object.__setattr__(self, "text", self.text.replace("\r\n", "\n").replace("\r", "\n"))
+
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
+        """Line `number` (1-based) as the parser counts lines: only `\\n` ends one (the parser
+        reads text whose line endings are already `\\n`; `str.splitlines` would also split
+        at form feeds and Unicode separators and put carets on the wrong line)."""
+        lines = self.text.split("\n")
         return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
@@ -66,15 +74,32 @@ class SpecError(Exception):
         if self.span == NOWHERE or self.source is None:
             head = f"{name}: error: {self.message}"
             return "\n".join([head, *(f"  note: {n}" for n in self.notes)])
-        text = self.source.line(self.span.line)
+        text = self.source.line(self.span.line).rstrip()
         width = (self.span.end_col - self.span.col) if self.span.end_line == self.span.line else len(text) - self.span.col + 1
-        marker = " " * (self.span.col - 1) + "^" * max(1, width)
-        out = [f"{name}:{self.span.line}:{self.span.col}: error: {self.message}", f"  {text.rstrip()}", f"  {marker}"]
+        shown, start, end = _window(text, self.span.col - 1)
+        marker = " " * start + "^" * max(1, min(width, end - start))
+        out = [f"{name}:{self.span.line}:{self.span.col}: error: {self.message}", f"  {shown}", f"  {marker}"]
         out += [f"  note: {n}" for n in self.notes]
         return "\n".join(out)
 
     def __str__(self) -> str:
         return self.render()
+
+
+MAX_SHOWN = 120      # characters of a source line shown under an error
+
+
+def _window(text: str, start: int) -> tuple[str, int, int]:
+    """The part of a long line shown under an error, where the span starts in it, and where
+    the line's shown characters end: the whole line when it is short, else MAX_SHOWN
+    characters around the start, cut with `...`."""
+    if len(text) <= MAX_SHOWN:
+        return text, start, len(text)
+    left = max(0, min(start - MAX_SHOWN // 3, len(text) - MAX_SHOWN))
+    prefix = "..." if left > 0 else ""
+    shown = prefix + text[left:left + MAX_SHOWN]
+    suffix = "..." if left + MAX_SHOWN < len(text) else ""
+    return shown + suffix, start - left + len(prefix), len(shown)
 
 
 class CompilerBug(Exception):

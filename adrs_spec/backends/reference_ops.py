@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec import ir, statics
 from adrs_spec.errors import CompilerBug, InputError
 from adrs_spec.statics import binary_scalar, call_scalar
 
@@ -83,16 +83,10 @@ def binary(op: str, a: Value, b: Value, dtype: ir.DType, tolerance: float) -> Va
 
 def int_power(a: int, b: int) -> int:
     """`a ** b` on ints: exact for b >= 0, truncated toward zero for b < 0 (0 ** b is 0)."""
-    if b < 0:
-        if a in (1, -1):
-            return a ** (-b)
-        return 0
-    if abs(a) >= 2 and b >= 64:
-        raise InputError(f"the integer power {a} ** {b} does not fit in 64 bits")
-    result = a ** b
-    if not fits_int64(result):
-        raise InputError(f"the integer power {a} ** {b} does not fit in 64 bits")
-    return result
+    try:
+        return statics.int_power(a, b)
+    except OverflowError:
+        raise InputError(f"the integer power {a} ** {b} does not fit in 64 bits") from None
 
 
 def call(fn: str, args: Sequence[Value], dtype: ir.DType) -> Value:

@@ -7,15 +7,16 @@ Errors raise at once (the first error is reported); unused declarations are warn
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 
 from adrs_spec import ir
-from adrs_spec.errors import SpecError, Source, Span
+from adrs_spec.errors import InputError, SpecError, Source, Span
 from adrs_spec.frontend import ast
-from adrs_spec.frontend.expressions import ExprChecker, Scope, suggest
+from adrs_spec.frontend.expressions import ExprChecker, Scope, check_rank, suggest
 from adrs_spec.frontend.parser import parse, read_source
-from adrs_spec.statics import bind, eval_static
+from adrs_spec.statics import StaticError, bind, eval_static
 
 AGGREGATES = ("mean", "min", "max", "sum")
 DEFAULT_TOLERANCE = 1e-4
@@ -48,12 +49,13 @@ class Context:
     used: set = field(default_factory=set)
     warnings: list[SpecError] = field(default_factory=list)
     exprs: ExprChecker = field(default_factory=ExprChecker)
+    output_readers: set | None = None                               # see _output_readers
 
     def of(self, kind):
         return [d for d in self.tree.decls if isinstance(d, kind)]
 
     def text(self, span: Span) -> str:
-        lines = self.source.text.splitlines()
+        lines = self.source.text.split("\n")
         if span.line == span.end_line:
             return lines[span.line - 1][span.col - 1: span.end_col - 1]
         parts = [lines[span.line - 1][span.col - 1:]] + lines[span.line: span.end_line - 1]
@@ -61,7 +63,7 @@ class Context:
         return " ".join(p.strip() for p in parts)
 
     def scope(self, **kw) -> Scope:
-        base = dict(statics=self.statics, defaults=self.defaults, used=self.used)
+        base = dict(statics=self.statics, defaults=self.defaults, used=self.used, decls=self.decls)
         base.update(kw)
         return Scope(**base)
 
@@ -146,6 +148,7 @@ def _constant(ctx: Context, e: ast.Expr, dtype: str, what: str, scope: Scope):
 
 # ---- pass 3: instance fields and policy outputs (shapes over statics) ----
 def _shape(ctx: Context, ttype: ast.TensorType) -> tuple[ir.Expr, ...]:
+    check_rank(ttype)
     dims = []
     for d in ttype.dims:
         x = ctx.exprs.check(d, ctx.scope())
@@ -204,26 +207,33 @@ def _names_in(node, out: set) -> set:
 
 
 def _let_order(ctx: Context) -> list[ast.LetDecl]:
-    """Lets in dependency order; a cycle is an error naming it."""
+    """Lets in dependency order; a cycle is an error naming it. Iterative (a depth-first
+    search with an explicit stack), so a chain of thousands of lets is no deeper than one."""
     lets = {d.name: d for d in ctx.of(ast.LetDecl)}
+    deps = {name: sorted(_names_in(d.expr, set()) & lets.keys()) for name, d in lets.items()}
     order: list[str] = []
     state: dict[str, str] = {}
-
-    def visit(name: str, path: list[str]) -> None:
-        if state.get(name) == "done":
-            return
-        if state.get(name) == "active":
-            cycle = path[path.index(name):] + [name]
-            raise SpecError(f"`{name}` is defined in terms of itself: {' -> '.join(cycle)}",
-                            lets[name].name_span, notes=("break the cycle; lets cannot be recursive",))
-        state[name] = "active"
-        for dep in sorted(_names_in(lets[name].expr, set()) & lets.keys()):
-            visit(dep, path + [name])
-        state[name] = "done"
-        order.append(name)
-
-    for name in lets:
-        visit(name, [])
+    for root in lets:
+        if state.get(root) == "done":
+            continue
+        state[root] = "active"
+        path = [root]
+        stack = [iter(deps[root])]
+        while stack:
+            dep = next(stack[-1], None)
+            if dep is None:
+                done = path.pop()
+                stack.pop()
+                state[done] = "done"
+                order.append(done)
+            elif state.get(dep) == "active":
+                cycle = path[path.index(dep):] + [dep]
+                raise SpecError(f"`{dep}` is defined in terms of itself: {' -> '.join(cycle)}",
+                                lets[dep].name_span, notes=("break the cycle; lets cannot be recursive",))
+            elif state.get(dep) is None:
+                state[dep] = "active"
+                path.append(dep)
+                stack.append(iter(deps[dep]))
     return [lets[n] for n in order]
 
 
@@ -247,8 +257,8 @@ def check_static_lets(ctx: Context) -> None:
             ctx.statics[d.name] = x.dtype
             try:
                 ctx.defaults[d.name] = eval_static(x, ctx.defaults) if None not in ctx.defaults.values() else None
-            except ZeroDivisionError:
-                raise SpecError(f"`{d.name}` divides by zero at the defaults", d.expr.span) from None
+            except StaticError as err:
+                raise SpecError(f"`{d.name}` {err.reason} at the defaults", err.span, err.notes) from None
 
 
 def check_tensor_lets(ctx: Context) -> None:
@@ -266,6 +276,12 @@ def _check_let(ctx: Context, d: ast.LetDecl) -> None:
                             notes=(f"write `{v.name} in 0 .. n`",))
         if _mentions_index(v.hi):
             raise SpecError(f"the range of `{v.name}` must not depend on other indices", v.span)
+        reads = ir.tensors_read(v.hi)
+        if reads:
+            raise SpecError(f"the range of `{v.name}` reads `{reads[0]}`, which is computed per instance; the "
+                            f"size of a tensor let must be known before any data", v.span,
+                            notes=("a let that reduces (`sum(...)`, `max(...)`, ...) or reads a tensor is "
+                                   "computed per instance; size a let with params and lets over them",))
     body = ctx.exprs.check(d.expr, inner)
     ctx.lets.append(ir.TensorLet(d.name, vars_, body, body.dtype, d.name_span))
     ctx.tensors[d.name] = ir.Tensor(d.name, "let", body.dtype, tuple(v.hi for v in vars_), d.name_span)
@@ -297,7 +313,11 @@ def check_requires(ctx: Context) -> None:
     if missing:
         return
     for x, text in ctx.requires:
-        if not eval_static(x, ctx.defaults):
+        try:
+            holds = eval_static(x, ctx.defaults)
+        except StaticError as err:
+            raise SpecError(f"this requirement {err.reason} at the defaults", err.span, err.notes) from None
+        if not holds:
             values = ", ".join(f"{n} = {ctx.defaults[n]}" for n in sorted(_static_names(x)))
             raise SpecError(f"the defaults break this requirement ({values})", x.span,
                             notes=("change a param's default so that the requirement holds",))
@@ -332,15 +352,20 @@ def check_invariants(ctx: Context) -> None:
 
 
 def _reads_output(x: ir.Expr, ctx: Context) -> bool:
-    if isinstance(x, ir.Read):
-        t = ctx.tensors[x.tensor]
-        if t.kind == "output":
-            return True
-        if t.kind == "let":
-            let = next(l for l in ctx.lets if l.name == x.tensor)
-            if _reads_output(let.body, ctx):
-                return True
-    return any(_reads_output(c, ctx) for c in ir.children(x))
+    """Whether `x` reads a policy output, directly or through tensor lets."""
+    return any(t in _output_readers(ctx) for t in ir.tensors_read(x))
+
+
+def _output_readers(ctx: Context) -> set[str]:
+    """Outputs, and the tensor lets that read one (directly or through other lets): computed
+    once per spec, in dependency order, so a long chain of lets costs one pass."""
+    if ctx.output_readers is None:
+        readers = {name for name, t in ctx.tensors.items() if t.kind == "output"}
+        for let in ctx.lets:
+            if any(t in readers for t in ir.tensors_read(let.body)):
+                readers.add(let.name)
+        ctx.output_readers = readers
+    return ctx.output_readers
 
 
 # ---- pass 7: metrics, bounds, objectives, score ----
@@ -437,3 +462,18 @@ def check_source(source: Source) -> ir.Spec:
 def compile_file(path: str) -> ir.Spec:
     """Read, parse and check a spec file into IR; raises SpecError or InputError."""
     return check_source(read_source(path))
+
+
+@contextlib.contextmanager
+def located_in(spec: ir.Spec):
+    """SpecErrors raised while `spec` is used (its workloads built, its params bound) shown
+    with the spec's source lines: the file is read again, and used if it is unchanged."""
+    try:
+        yield
+    except SpecError as err:
+        if err.source is None:
+            with contextlib.suppress(InputError, SpecError):
+                source = read_source(spec.source_name)
+                if hashlib.sha256(source.text.encode()).hexdigest() == spec.source_sha256:
+                    err.with_source(source)
+        raise

@@ -14,9 +14,14 @@ from typing import Callable, Mapping
 from adrs_spec import ir
 from adrs_spec.errors import SpecError, Span
 from adrs_spec.frontend import ast
-from adrs_spec.statics import eval_static
+from adrs_spec.statics import NotStatic, StaticDivisionByZero, eval_static
 
 NUMERIC = ("int", "float")
+# The most dimensions a tensor may have, and the most index variables bound at one point
+# of an expression: each is an axis of the arrays the evaluators build, and numpy arrays
+# have at most 32 (numpy 1.x) or 64 axes, the batch axis included. Real specs use 2 to 4.
+MAX_RANK = 16
+MAX_INDICES = 16
 
 
 def suggest(name: str, candidates) -> tuple[str, ...]:
@@ -37,6 +42,7 @@ class Scope:
     defaults: Mapping[str, object] = field(default_factory=dict)   # static values at the defaults
     used: set = field(default_factory=set)                          # every name read, for warnings
     context: str = "here"                                           # "in a score", for messages
+    decls: Mapping[str, object] = field(default_factory=dict)       # every top-level declaration
 
     def bind(self, var: ir.IndexVar) -> "Scope":
         return replace(self, indices={**self.indices, var.name: var})
@@ -44,6 +50,12 @@ class Scope:
     def visible(self) -> list[str]:
         return [*self.statics, *self.tensors, *self.metrics, *self.indices,
                 *(["runtime"] if self.allow_runtime else [])]
+
+
+def check_rank(ttype: ast.TensorType) -> None:
+    if len(ttype.dims) > MAX_RANK:
+        raise SpecError(f"a tensor of {len(ttype.dims)} dimensions; the limit is {MAX_RANK}", ttype.span,
+                        notes=("each dimension is an axis of the evaluators' arrays",))
 
 
 def _promote(x: ir.Expr, dtype: ir.DType) -> ir.Expr:
@@ -99,6 +111,15 @@ class ExprChecker:
         raise self._unknown(n, e.span, scope)
 
     def _unknown(self, name: str, span: Span, scope: Scope) -> SpecError:
+        decl = scope.decls.get(name)
+        if not scope.tensors and scope.context == "here" and isinstance(decl, (ast.LetDecl, ast.FieldDecl,
+                                                                                 ast.OutputDecl)):
+            kind = {ast.LetDecl: "a let computed per instance", ast.FieldDecl: "an instance field",
+                    ast.OutputDecl: "a policy output"}[type(decl)]
+            notes = ("a let that reduces (`sum(...)`, `max(...)`, ...) or reads a tensor is computed per "
+                     "instance",) if isinstance(decl, ast.LetDecl) else ()
+            return SpecError(f"`{name}` is {kind}, but this needs a value known before any data "
+                             f"(params and lets over them)", span, notes)
         notes = suggest(name, scope.visible())
         if name == "runtime":
             notes = ("`runtime` is measured per policy run; use it in `objective`, `bound` or `score`",)
@@ -139,7 +160,7 @@ class ExprChecker:
             size = eval_static(t.shape[dim], scope.defaults)
             corners = _corners(var, scope)
             bounds = [(eval_static(var.lo, env), eval_static(var.hi, env)) for env in corners]
-        except (KeyError, TypeError, ZeroDivisionError):
+        except (KeyError, TypeError, StaticDivisionByZero, NotStatic):
             return  # not static at the defaults: nothing to compare
         for lo, hi in bounds:
             if lo < hi and (lo < 0 or hi > size):
@@ -240,6 +261,10 @@ class ExprChecker:
         """Bind index variables in order; a variable without a range takes one from its first use."""
         out = []
         for b in binders:
+            if len(scope.indices) >= MAX_INDICES:
+                raise SpecError(f"more than {MAX_INDICES} index variables are bound here", b.span,
+                                notes=(f"each bound index is an axis of the evaluators' arrays; at most "
+                                       f"{MAX_INDICES} may be bound at once",))
             if b.name in scope.indices:
                 raise SpecError(f"index `{b.name}` is already bound by an enclosing expression", b.span,
                                 notes=("use another name for the inner index",))
@@ -262,7 +287,7 @@ class ExprChecker:
     def _check_nonempty(self, var: ir.IndexVar, b: ast.Binder, scope: Scope) -> None:
         try:
             lo, hi = eval_static(var.lo, scope.defaults), eval_static(var.hi, scope.defaults)
-        except (KeyError, TypeError, ZeroDivisionError):
+        except (KeyError, TypeError, StaticDivisionByZero, NotStatic):
             return
         if lo >= hi:
             raise SpecError(f"the range {lo} .. {hi} of `{b.name}` is empty at the defaults", b.range.span,

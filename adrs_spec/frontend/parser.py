@@ -13,9 +13,15 @@ from lark import Token, Transformer, v_args
 
 from adrs_spec import errors
 from adrs_spec.errors import CompilerBug, SpecError, Span, Source
+from adrs_spec.files import regular_file_size
 from adrs_spec.frontend import ast
 
 MAX_SPEC_BYTES = 1 << 20
+# Expressions nest at most this deep (each operator of a chain such as `a + b + c` counts
+# one level). The checker and the code generators recurse over expressions; the bound keeps
+# them far from Python's recursion limit, and no readable spec comes near it.
+MAX_NESTING = 100
+INT64_MAX = (1 << 63) - 1
 REDUCERS = ("sum", "mean", "max", "min", "count", "all", "any", "prod")
 
 
@@ -46,10 +52,21 @@ class _ToAst(Transformer):
 
     # ---- literals and names ----
     def int_lit(self, meta, tok):
-        return ast.IntLit(int(tok), _span_of(tok))
+        digits = str(tok).lstrip("0") or "0"
+        if len(digits) > 19 or int(digits) > INT64_MAX:      # checked before int(): no huge conversions
+            shown = digits if len(digits) <= 30 else f"{digits[:20]}... ({len(digits)} digits)"
+            raise SpecError(f"the integer {shown} does not fit in 64 bits", _span_of(tok),
+                            notes=(f"ints are 64-bit: at most {INT64_MAX}; write a float (`1e30`) "
+                                   f"for a larger number",))
+        return ast.IntLit(int(digits), _span_of(tok))
 
     def float_lit(self, meta, tok):
-        return ast.FloatLit(float(tok), _span_of(tok))
+        value = float(tok)
+        if value == float("inf"):
+            shown = tok if len(tok) <= 30 else f"{tok[:20]}... ({len(tok)} characters)"
+            raise SpecError(f"the number {shown} is too large for a float", _span_of(tok),
+                            notes=("floats are IEEE doubles: at most about 1.8e308",))
+        return ast.FloatLit(value, _span_of(tok))
 
     def bool_lit(self, meta, tok):
         return ast.BoolLit(tok == "true", _span_of(tok))
@@ -123,6 +140,9 @@ class _ToAst(Transformer):
 
     def compare(self, meta, *parts):
         operands, ops = parts[0::2], parts[1::2]
+        if len(ops) > MAX_NESTING:      # a chain is checked into nested `and`s
+            raise SpecError(f"a chain of {len(ops)} comparisons; the limit is {MAX_NESTING}", _span_of(ops[0]),
+                            notes=("split it into several conditions joined by `and`, or several invariants",))
         return ast.Compare(tuple(operands), tuple(str(o) for o in ops),
                            tuple(_span_of(o) for o in ops), _span_of(meta))
 
@@ -314,25 +334,24 @@ def _translate(exc: lark.exceptions.LarkError, source: Source, terminals: dict) 
 
 
 def read_source(path: str) -> Source:
-    """Read a spec file, refusing what cannot be a spec (missing, binary, huge, not UTF-8)."""
-    import os
-
-    if not os.path.exists(path):
-        raise errors.InputError(f"{path}: no such file; give the path of a .adrs spec")
-    if os.path.isdir(path):
-        raise errors.InputError(f"{path}: is a folder; give the path of a .adrs spec")
-    size = os.path.getsize(path)
+    """Read a spec file, refusing what cannot be a spec (missing, not a regular file, binary,
+    huge, not UTF-8). The file type is checked before opening: reading a FIFO or a device
+    would wait for a writer, or never end."""
+    size = regular_file_size(path, "a .adrs spec")
     if size > MAX_SPEC_BYTES:
         raise errors.InputError(f"{path}: the file is {size / 1e6:.1f} MB; a spec is at most "
                                 f"{MAX_SPEC_BYTES // 1024} KB of text. Is this the right file?")
-    data = open(path, "rb").read()
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_SPEC_BYTES + 1)
     return decode_source(path, data)
 
 
 def decode_source(name: str, data: bytes) -> Source:
+    """UTF-8 bytes as a Source whose lines end in `\\n` (CRLF and lone CR too), without a BOM."""
     if b"\x00" in data:
         raise errors.InputError(f"{name}: this is a binary file, not a spec; a spec is a UTF-8 text "
                                 f"file of declarations (see specs/eplb.adrs)")
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")     # for the position of a decoding error
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -340,7 +359,7 @@ def decode_source(name: str, data: bytes) -> Source:
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         src = Source(name, data.decode("utf-8", errors="replace"))
         raise SpecError("the file is not valid UTF-8 text", Span.point(line, col), source=src) from None
-    return Source(name, text)
+    return Source(name, text.removeprefix("\ufeff"))
 
 
 def parse(source: Source, start: str = "start"):
@@ -352,6 +371,7 @@ def parse(source: Source, start: str = "start"):
         if isinstance(exc, lark.exceptions.VisitError):
             raise
         raise _translate(exc, source, {t.name: t for t in parser.terminals}) from None
+    _check_nesting(tree, source)
     try:
         return _ToAst().transform(tree)
     except lark.exceptions.VisitError as exc:
@@ -359,6 +379,20 @@ def parse(source: Source, start: str = "start"):
         if isinstance(inner, SpecError):
             raise inner.with_source(source) from None
         raise CompilerBug(f"AST construction failed: {inner!r}") from inner
+
+
+def _check_nesting(tree: lark.Tree, source: Source) -> None:
+    """A located error at the first node, in source order, that nests deeper than
+    MAX_NESTING levels (an iterative walk: the transformer that follows recurses once per level)."""
+    stack = [(tree, -1)]       # declarations are level 0, the operators in them 1, 2, ...
+    while stack:
+        node, depth = stack.pop()
+        children = [child for child in node.children if isinstance(child, lark.Tree)]
+        if depth > MAX_NESTING and children:       # a leaf (a name, a number) adds no level
+            raise SpecError(f"this expression nests more than {MAX_NESTING} levels deep", _span_of(node.meta),
+                            notes=("name inner parts with `let`; each operator of a chain such as `a + b + c` "
+                                   "counts one level",), source=source)
+        stack.extend((child, depth + 1) for child in reversed(children))
 
 
 def parse_text(text: str, name: str = "<spec>"):

@@ -9,12 +9,26 @@ from __future__ import annotations
 from adrs_spec import ir
 from adrs_spec.errors import SpecError
 from adrs_spec.frontend import ast
-from adrs_spec.frontend.expressions import Scope, suggest
+from adrs_spec.frontend.expressions import Scope, check_rank, suggest
+from adrs_spec.statics import StaticDivisionByZero, StaticError, eval_static
 
 
 def _generators():
     from adrs_spec.workloads.generators import GENERATORS
     return GENERATORS
+
+
+def _at_defaults(ctx, x: ir.Expr, what: str):
+    """The value of `x` at the params' defaults, or None when it is not known before a case
+    is drawn (a param without a default, a workload local, a zero divisor)."""
+    if None in ctx.defaults.values():
+        return None
+    try:
+        return eval_static(x, ctx.defaults)
+    except (KeyError, StaticDivisionByZero):
+        return None
+    except StaticError as err:
+        raise SpecError(f"{what} {err.reason} at the defaults", err.span, err.notes) from None
 
 
 def _value(ctx, v: ast.Value, scope: Scope) -> ir.Value:
@@ -23,6 +37,10 @@ def _value(ctx, v: ast.Value, scope: Scope) -> ir.Value:
         for x in (lo, hi):
             if x.dtype == "bool":
                 raise SpecError("a range bound must be a number", x.span)
+        ends = _at_defaults(ctx, lo, "the range"), _at_defaults(ctx, hi, "the range")
+        if None not in ends and ends[0] >= ends[1]:
+            raise SpecError(f"the range {ends[0]} .. {ends[1]} is empty", v.span,
+                            notes=("ranges are half-open: `a .. b` holds a and excludes b, so a must be below b",))
         return ir.Sampled(lo=lo, hi=hi, span=v.span)
     if isinstance(v, ast.SetLit):
         return ir.Sampled(choices=tuple(ctx.exprs.check(i, scope) for i in v.items), span=v.span)
@@ -65,6 +83,7 @@ def _check_trace(ctx, t: ast.WTrace, scope: Scope) -> ir.Trace:
             raise SpecError(f"parameter `{arg.name}` is given twice", arg.name_span)
         seen.add(arg.name)
         args.append(ir.Assign(arg.name, _value(ctx, arg.value, scope), arg.span))
+    check_rank(t.type)
     shape = []
     for d in t.type.dims:
         x = ctx.exprs.check(d, scope)
@@ -139,10 +158,7 @@ def _check_workload(ctx, w: ast.WorkloadDecl) -> ir.Workload:
                 raise SpecError("a second `instances` line; a workload cuts its traces once", s.span)
             cut = _check_cut(ctx, s, scope(), traces)
         elif isinstance(s, ast.WCases):
-            x = ctx.exprs.check(s.expr, scope())
-            if x.dtype != "int":
-                raise SpecError("`cases` needs an int", s.expr.span)
-            cases = x
+            cases = _check_cases(ctx, s)
     if not traces:
         raise SpecError(f"workload `{w.name}` draws no trace", w.name_span,
                         notes=("add `trace name: float[...] = generator(...)`",))
@@ -155,6 +171,19 @@ def _check_workload(ctx, w: ast.WorkloadDecl) -> ir.Workload:
         _require_all_fields(ctx, list(traces), w.name_span)
     cases = cases if cases is not None else ir.Const(1, "int", w.name_span)
     return ir.Workload(w.name, cases, tuple(assigns), tuple(traces.values()), cut, w.span)
+
+
+def _check_cases(ctx, s: ast.WCases) -> ir.Expr:
+    """`cases N`: an int over params and static lets (fixed before any case is drawn)."""
+    from adrs_spec.workloads.build import MAX_CASES
+
+    x = ctx.exprs.check(s.expr, ctx.scope())
+    if x.dtype != "int":
+        raise SpecError("`cases` needs an int", s.expr.span)
+    count = _at_defaults(ctx, x, "`cases`")
+    if count is not None and not 1 <= count <= MAX_CASES:
+        raise SpecError(f"`cases` is {count}; a workload has 1 to {MAX_CASES} cases", s.expr.span)
+    return x
 
 
 def _check_holdout(ctx, h: ast.HoldoutDecl, workloads: dict) -> ir.Holdout:

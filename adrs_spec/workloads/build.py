@@ -6,6 +6,8 @@ Same spec, workload and seed: same arrays, bit for bit.
 """
 from __future__ import annotations
 
+import math
+import os
 import zlib
 from dataclasses import dataclass, field
 
@@ -17,6 +19,8 @@ from adrs_spec.statics import bind, eval_static, shape_of
 from adrs_spec.workloads.generators import GENERATORS, GeneratorError, sample_choice, sample_range
 
 MAX_RESAMPLES = 200
+MAX_CASES = 100_000                 # cases of one workload: each is drawn by a Python loop
+MAX_WORKLOAD_BYTES = 16 << 30       # the arrays of one workload set, at most (see memory_limit)
 
 
 @dataclass
@@ -51,11 +55,35 @@ def case_rng(seed: int, name: str, case: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode()), case]))
 
 
-def _sample(rng, value: ir.Value, env: dict):
-    if isinstance(value, ir.Sampled):
-        if value.choices:
-            return sample_choice(rng, tuple(eval_static(c, env) for c in value.choices))
-        return sample_range(rng, eval_static(value.lo, env), eval_static(value.hi, env))
+class SampleError(SpecError):
+    """A range or set that cannot be sampled (empty): drawing again would not help."""
+
+
+def memory_limit() -> int:
+    """The most bytes the arrays of one workload set may take: MAX_WORKLOAD_BYTES, or half of
+    this machine's memory when that is less."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 2 * MAX_WORKLOAD_BYTES
+    return min(MAX_WORKLOAD_BYTES, physical // 2)
+
+
+def format_bytes(count: float) -> str:
+    for unit, size in (("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{int(count)} B"
+
+
+def _sample(rng, value: ir.Value, env: dict, span=None):
+    try:
+        if isinstance(value, ir.Sampled):
+            if value.choices:
+                return sample_choice(rng, tuple(eval_static(c, env) for c in value.choices))
+            return sample_range(rng, eval_static(value.lo, env), eval_static(value.hi, env))
+    except GeneratorError as err:
+        raise SampleError(str(err), value.span or span) from None
     return eval_static(value, env)
 
 
@@ -82,15 +110,17 @@ def _case_env(spec: ir.Spec, assigns, rng, span) -> dict:
     sampled = any(isinstance(a.value, ir.Sampled) for a in assigns)
     for _ in range(MAX_RESAMPLES if sampled else 1):
         env = {p.name: p.default for p in spec.params}
-        env.update({s.name: None for s in spec.statics})
         values = {}
         try:
             for a in assigns:
-                v = _sample(rng, a.value, {**bind(spec, {**values}, check=False), **env})
+                # the statics as the params assigned so far make them, and the locals so far
+                v = _sample(rng, a.value, {**env, **bind(spec, values, check=False)}, a.span)
                 env[a.name] = v
                 if a.name in param_names:
                     values[a.name] = v
             return {**env, **bind(spec, values)}
+        except SampleError:
+            raise
         except SpecError as err:
             last_error = err
     if not sampled:
@@ -128,19 +158,30 @@ def build(spec: ir.Spec, workload: ir.Workload, seed: int, name: str | None = No
     data = data or {}
     overrides = tuple(overrides) + tuple(_dims_from_data(spec, workload, data))
     assigns, traces = _apply_overrides(workload, overrides)
-    cases = 1 if data else int(eval_static(workload.cases, {p.name: p.default for p in spec.params}))
+    cases = 1 if data else case_count(spec, workload)
     groups: dict[tuple, Group] = {}
+    limit, used = memory_limit(), 0
     for case in range(cases):
         rng = case_rng(seed, name, case)
         env = _case_env(spec, assigns, rng, span)
+        shapes = {t.name: data[t.name].shape if t.name in data else tuple(int(eval_static(d, env)) for d in t.shape)
+                  for t, _ in traces}
+        case_bytes = _case_bytes(spec, workload, shapes, env)
+        if used + case_bytes * (cases - case) > limit:
+            raise SpecError(f"workload `{name}` would need about {format_bytes(used + case_bytes * (cases - case))} "
+                            f"of memory ({cases} case(s) of about {format_bytes(case_bytes)}); the limit is "
+                            f"{format_bytes(limit)}", span,
+                            notes=("lower `cases`, or the sizes of the traces (`windows`, the params of their "
+                                   "dimensions)",))
+        used += case_bytes
         drawn, sampled = {}, {}
         for t, args in traces:
             if t.name in data:
                 drawn[t.name] = np.asarray(data[t.name], dtype=np.float64)
                 continue
-            kwargs = {a.name: _sample(rng, a.value, env) for a in args}
+            kwargs = {a.name: _sample(rng, a.value, env, a.span) for a in args}
             sampled[t.name] = kwargs
-            shape = tuple(int(eval_static(d, env)) for d in t.shape)
+            shape = shapes[t.name]
             try:
                 drawn[t.name] = GENERATORS[t.generator](rng, shape, **kwargs)
             except GeneratorError as err:
@@ -160,6 +201,25 @@ def build(spec: ir.Spec, workload: ir.Workload, seed: int, name: str | None = No
         g.fields = {n: np.stack(v) for n, v in g.fields.items()}
         out.append(g)
     return WorkloadSet(name, kind, _describe(workload, overrides), out)
+
+
+def case_count(spec: ir.Spec, workload: ir.Workload) -> int:
+    """The workload's `cases` at the params' defaults, checked to be 1 .. MAX_CASES."""
+    count = eval_static(workload.cases, bind(spec, check=False))
+    if not 1 <= count <= MAX_CASES:
+        raise SpecError(f"`cases` is {count}; a workload has 1 to {MAX_CASES} cases", workload.cases.span)
+    return int(count)
+
+
+def _case_bytes(spec: ir.Spec, workload: ir.Workload, shapes: dict[str, tuple], env: dict) -> int:
+    """About how many bytes one case takes: its traces, and its instances twice (cut, then stacked)."""
+    traces = sum(math.prod(max(0, d) for d in shape) for shape in shapes.values())
+    instances = 1
+    if workload.cut is not None:
+        var = workload.cut.var
+        instances = max(0, int(eval_static(var.hi, env)) - int(eval_static(var.lo, env)))
+    fields = sum(math.prod(max(0, d) for d in shape_of(f, env)) for f in spec.fields())
+    return 8 * (traces + 2 * instances * fields)
 
 
 def _cut(spec: ir.Spec, workload: ir.Workload, drawn: dict, env: dict):
