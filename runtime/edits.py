@@ -14,7 +14,9 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 
 EVOLVE_START = "# EVOLVE-BLOCK-START"
@@ -311,6 +313,171 @@ def apply_response(parent: str, response: str) -> str:
     if child == parent:
         raise EditError("the edits leave the program unchanged; change the code inside the EVOLVE-BLOCK")
     _parses(child)
+    return child
+
+
+# ---- a changed syntax tree back to text ----
+
+def _first_line(stmt: ast.stmt) -> int:
+    """0-based first line of a statement, its decorators included."""
+    return min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
+
+
+_BODIES = ("body", "orelse", "finalbody")
+
+
+class _Unplaceable(Exception):
+    """A changed statement shares its lines with code that did not change."""
+
+
+def same_tree(a: object, b: object) -> bool:
+    """Structural equality of two syntax trees (positions ignored); `-1` written as a
+    constant equals `-1` as parsed (a minus applied to 1)."""
+    if isinstance(a, ast.AST) or isinstance(b, ast.AST):
+        a, b = _folded(a), _folded(b)
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, ast.Constant):
+            return type(a.value) is type(b.value) and a.value == b.value
+        return all(same_tree(getattr(a, f, None), getattr(b, f, None)) for f in a._fields)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_tree(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _folded(node: object) -> object:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
+            and type(node.operand.value) in (int, float, complex) and not isinstance(node.operand.value, bool):
+        return ast.Constant(-node.operand.value)
+    return node
+
+
+def _same_header(a: ast.stmt, b: ast.stmt) -> bool:
+    return type(a) is type(b) and all(same_tree(getattr(a, f), getattr(b, f)) for f in a._fields if f not in _BODIES)
+
+
+def _string_rows(text: str) -> set[int]:
+    """1-based rows of `text` that continue a multi-line string: they are not re-indented."""
+    rows: set[int] = set()
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+            rows.update(range(tok.start[0] + 1, tok.end[0] + 1))
+    return rows
+
+
+def _render(stmts: list[ast.stmt], indent: str) -> list[str]:
+    parts = []
+    for n, stmt in enumerate(stmts):
+        spaced = n and (isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                        or isinstance(stmts[n - 1], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+        parts.append(("\n" if spaced else "") + ast.unparse(stmt))
+    text = "\n".join(parts)
+    if not text:
+        return []
+    keep = _string_rows(text)
+    return [line if row in keep or not line else indent + line
+            for row, line in enumerate(text.split("\n"), start=1)]
+
+
+def _indent_of(stmt: ast.stmt, lines: list[str]) -> tuple[int, str]:
+    """The 0-based first line of a statement and its indentation, when the statement starts
+    its line (else _Unplaceable)."""
+    first = _first_line(stmt)
+    line = lines[first]
+    indent = line[:len(line) - len(line.lstrip())]
+    decorators = getattr(stmt, "decorator_list", None)
+    col = decorators[0].col_offset - 1 if decorators else stmt.col_offset
+    if len(indent.encode("utf-8")) != col:
+        raise _Unplaceable()
+    return first, indent
+
+
+def _ends_its_line(stmt: ast.stmt, lines: list[str]) -> None:
+    rest = lines[stmt.end_lineno - 1].encode("utf-8")[stmt.end_col_offset:].decode("utf-8", "replace").strip()
+    if rest and not rest.startswith("#"):
+        raise _Unplaceable()
+
+
+def _replace_run(old: list[ast.stmt], new: list[ast.stmt], lines: list[str], edits: list) -> None:
+    """Record the edit that puts `new` (possibly nothing) where the lines of `old` are, when
+    those lines hold nothing else."""
+    first, indent = _indent_of(old[0], lines)
+    _ends_its_line(old[-1], lines)
+    edits.append((first, old[-1].end_lineno, _render(new, indent)))
+
+
+def _insert_run(old: list[ast.stmt], at: int, new: list[ast.stmt], lines: list[str], edits: list) -> None:
+    """Record the edit that inserts `new` before old[at] (after the last one when at is the end)."""
+    if at < len(old):
+        first, indent = _indent_of(old[at], lines)
+        edits.append((first, first, _render(new, indent)))
+    else:
+        _, indent = _indent_of(old[at - 1], lines)
+        _ends_its_line(old[at - 1], lines)
+        edits.append((old[at - 1].end_lineno, old[at - 1].end_lineno, _render(new, indent)))
+
+
+def _diff_body(old: list[ast.stmt], new: list[ast.stmt], lines: list[str], edits: list) -> None:
+    if len(old) == len(new):
+        for o, n in zip(old, new):
+            if not same_tree(o, n):
+                _diff_statement(o, n, lines, edits)
+        return
+    old_dumps, new_dumps = [ast.dump(s) for s in old], [ast.dump(s) for s in new]
+    p = 0
+    while p < min(len(old), len(new)) and old_dumps[p] == new_dumps[p]:
+        p += 1
+    s = 0
+    while s < min(len(old), len(new)) - p and old_dumps[-1 - s] == new_dumps[-1 - s]:
+        s += 1
+    if p == len(old) - s:
+        _insert_run(old, p, new[p:len(new) - s], lines, edits)
+    else:
+        _replace_run(old[p:len(old) - s], new[p:len(new) - s], lines, edits)
+
+
+def _diff_statement(old: ast.stmt, new: ast.stmt, lines: list[str], edits: list) -> None:
+    if _same_header(old, new):
+        inner: list = []
+        try:
+            for name in _BODIES:
+                if hasattr(old, name):
+                    _diff_body(getattr(old, name), getattr(new, name), lines, inner)
+            edits.extend(inner)
+            return
+        except _Unplaceable:
+            pass
+    _replace_run([old], [new], lines, edits)
+
+
+def apply_tree(parent: str, tree: ast.Module) -> str:
+    """The parent with the statements that differ in `tree` (a changed parse of the parent)
+    re-rendered with ast.unparse and everything else, comments included, kept byte for byte;
+    EditError when a change reaches outside the EVOLVE-BLOCKs."""
+    blocks = evolve_blocks(parent)
+    lines = _lines(parent)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    edits: list[tuple[int, int, list[str]]] = []
+    try:
+        _diff_body(ast.parse(parent).body, tree.body, lines, edits)
+    except _Unplaceable:
+        raise EditError("the change shares a line with code that does not change; put one statement "
+                        "per line") from None
+    if not edits:
+        raise EditError("the tree is the same as the program's: nothing to change")
+    for first, last, _ in edits:
+        if not inside(blocks, first, last):
+            raise EditError(f"the change reaches lines {first + 1}-{last}, outside {describe_blocks(blocks)}")
+    for first, last, rendered in sorted(edits, key=lambda e: -e[0]):
+        newline = "\r\n" if lines[first].endswith("\r\n") else "\n"
+        lines[first:last] = [line + newline for line in rendered]
+    child = "".join(lines)
+    if not parent.endswith("\n") and child.endswith("\n"):
+        child = child[:-1]
+    _parses(child)
+    if not same_tree(ast.parse(child), tree):
+        raise EditError("the changed program could not be written back faithfully")
     return child
 
 

@@ -1,10 +1,13 @@
 """Edits: diffs and rewrites applied, EVOLVE-BLOCKs enforced, reasons exact, duplicates spotted."""
 from __future__ import annotations
 
+import ast
+import copy
+
 import pytest
 
-from adrs_spec.runtime.edits import (EVOLVE_END, EVOLVE_START, Block, EditError, apply_response, code_hash,
-                                     edit_instructions, evolve_blocks, normalize)
+from adrs_spec.runtime.edits import (EVOLVE_END, EVOLVE_START, Block, EditError, apply_response, apply_tree,
+                                     code_hash, edit_instructions, evolve_blocks, normalize, same_tree)
 
 PARENT = '''import numpy as np
 
@@ -197,3 +200,73 @@ def test_edit_instructions_explain_the_format_and_the_markers():
     text = edit_instructions()
     for part in ("<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE", EVOLVE_START, EVOLVE_END, "```python"):
         assert part in text
+
+
+# ---- a changed tree written back ----
+
+TREE_PARENT = f'''import numpy as np
+
+LIMIT = 3  # outside
+
+
+def f(x):
+    # a comment that stays
+    {EVOLVE_START}
+    y = x + 1   # changed, so this comment goes
+    z = [y,
+         y]     # untouched, layout kept
+    {EVOLVE_END}
+    return z
+'''
+
+
+def changed(code: str, change) -> ast.Module:
+    tree = ast.parse(code)
+    change(tree)
+    return tree
+
+
+def test_apply_tree_rerenders_only_the_changed_statement():
+    tree = changed(TREE_PARENT, lambda t: setattr(t.body[2].body[0].value, "op", ast.Sub()))
+    assert apply_tree(TREE_PARENT, tree) == TREE_PARENT.replace("y = x + 1   # changed, so this comment goes",
+                                                                "y = x - 1")
+
+
+def test_apply_tree_inserts_and_deletes_statements_inside_the_block():
+    def repeat(t):
+        body = t.body[2].body
+        body.insert(1, copy.deepcopy(body[0]))
+    assert apply_tree(TREE_PARENT, changed(TREE_PARENT, repeat)) == TREE_PARENT.replace(
+        "y = x + 1   # changed, so this comment goes", "y = x + 1   # changed, so this comment goes\n    y = x + 1")
+    assert apply_tree(TREE_PARENT, changed(TREE_PARENT, lambda t: t.body[2].body.pop(0))) == TREE_PARENT.replace(
+        "    y = x + 1   # changed, so this comment goes\n", "")
+
+
+def test_apply_tree_refuses_changes_outside_the_blocks_and_no_change():
+    tree = changed(TREE_PARENT, lambda t: setattr(t.body[1].value, "value", 4))
+    with pytest.raises(EditError) as info:
+        apply_tree(TREE_PARENT, tree)
+    assert info.value.reason == "the change reaches lines 3-3, outside the EVOLVE-BLOCK (lines 9-11)"
+    with pytest.raises(EditError) as info:
+        apply_tree(TREE_PARENT, ast.parse(TREE_PARENT))
+    assert info.value.reason == "the tree is the same as the program's: nothing to change"
+
+
+def test_apply_tree_rewrites_the_enclosing_statement_when_a_line_holds_two():
+    code = "def f(x):\n    if x: y = 1; z = 2\n    return x\n"
+    tree = changed(code, lambda t: setattr(t.body[0].body[0].body[1].value, "value", 3))
+    assert apply_tree(code, tree) == "def f(x):\n    if x:\n        y = 1\n        z = 3\n    return x\n"
+
+
+def test_apply_tree_keeps_docstrings_of_rerendered_functions_intact():
+    code = 'def f(x):\n    """Two\n    lines."""\n    return x + 1\n'
+    tree = changed(code, lambda t: t.body[0].body.insert(1, ast.parse("x = -x").body[0]))
+    child = apply_tree(code, tree)
+    assert child == 'def f(x):\n    """Two\n    lines."""\n    x = -x\n    return x + 1\n'
+    assert ast.get_docstring(ast.parse(child).body[0], clean=False) == "Two\n    lines."
+
+
+def test_same_tree_ignores_positions_and_reads_negative_constants_as_parsed():
+    assert same_tree(ast.parse("x = -1"), ast.Module([ast.Assign([ast.Name("x", ast.Store())], ast.Constant(-1))], []))
+    assert not same_tree(ast.parse("x = 1"), ast.parse("x = 1.0"))
+    assert same_tree(ast.parse("x = (1 +\n 2)"), ast.parse("x = 1 + 2"))
