@@ -318,7 +318,7 @@ def apply_response(parent: str, response: str) -> str:
 
 # ---- a changed syntax tree back to text ----
 
-def _first_line(stmt: ast.stmt) -> int:
+def first_line(stmt: ast.stmt) -> int:
     """0-based first line of a statement, its decorators included."""
     return min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
 
@@ -382,7 +382,7 @@ def _render(stmts: list[ast.stmt], indent: str) -> list[str]:
 def _indent_of(stmt: ast.stmt, lines: list[str]) -> tuple[int, str]:
     """The 0-based first line of a statement and its indentation, when the statement starts
     its line (else _Unplaceable)."""
-    first = _first_line(stmt)
+    first = first_line(stmt)
     line = lines[first]
     indent = line[:len(line) - len(line.lstrip())]
     decorators = getattr(stmt, "decorator_list", None)

@@ -22,9 +22,9 @@ import difflib
 import random
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
-from adrs_spec.runtime.edits import EditError, apply_tree, code_hash, evolve_blocks, inside
+from adrs_spec.runtime.edits import EditError, apply_tree, code_hash, evolve_blocks, first_line, inside
 
 # Fixed weights of the kinds of mutation; a kind with nothing to act on is skipped. Kept fixed
 # (not adapted to past success) so that a run is a pure function of its seed and resumes exactly.
@@ -53,7 +53,7 @@ class Mutation:
     description: str     # e.g. "compare `<` -> `<=` at line 14"
 
 
-Site = Callable[[random.Random], Optional[str]]     # mutates the tree in place; None: nothing done
+Site = Callable[[random.Random], str | None]     # mutates the tree in place; None: nothing done
 
 
 class Mutator:
@@ -127,13 +127,9 @@ def _parse_others(others: Sequence[str], parent_hash: str, hash_of: Callable[[st
 
 # ---- what a program offers: editable statements, nodes, scopes ----
 
-def first_line(stmt: ast.stmt) -> int:
-    """0-based first line of a statement, decorators included."""
-    return min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
-
-
 def _sub_bodies(stmt: ast.stmt) -> list[list[ast.stmt]]:
-    out = [getattr(stmt, name) for name in ("body", "orelse", "finalbody") if isinstance(getattr(stmt, name, None), list)]
+    out = [getattr(stmt, name) for name in ("body", "orelse", "finalbody")
+           if isinstance(getattr(stmt, name, None), list)]
     return out + [h.body for h in getattr(stmt, "handlers", [])]
 
 
@@ -406,21 +402,41 @@ def _is_module(program: Program, expr: ast.expr) -> bool:
 
 # ---- the kinds of mutation: each lists its sites; a site changes the tree when called ----
 
+def _number(node: ast.AST) -> int | float | None:
+    """The value of a number literal, a negative one (`-2`, parsed as minus 2) included."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return None if inner is None or not isinstance(node.operand, ast.Constant) else -inner
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    return None
+
+
+def _literal(value: int | float) -> ast.expr:
+    """A number as the parser would read it back: a negative one is a minus applied."""
+    return ast.UnaryOp(ast.USub(), ast.Constant(-value)) if value < 0 else ast.Constant(value)
+
+
 def constant_sites(program: Program, mates: list[ast.Module]) -> list[Site]:
-    return [partial(_perturb_constant, node) for node in program.nodes
-            if isinstance(node, ast.Constant) and type(node.value) in (int, float)]
+    sites: list[Site] = []
+    for node in program.nodes:
+        if _number(node) is None or (isinstance(node, ast.Constant) and _number(program.parents[id(node)]) is not None):
+            continue
+        sites.append(partial(_perturb_constant, program, node))
+    return sites
 
 
-def _perturb_constant(node: ast.Constant, rng: random.Random) -> str:
-    old = node.value
+def _perturb_constant(program: Program, node: ast.expr, rng: random.Random) -> str:
+    old = _number(node)
     if type(old) is int:
         options = [old + 1, old - 1, old * 2, old // 2]
     elif old:
         options = [float(f"{old * factor:.6g}") for factor in (0.5, 0.9, 1.1, 2.0)]
     else:
         options = [0.1, -0.1, 1.0]
-    node.value = rng.choice([o for o in dict.fromkeys(options) if o != old])
-    return f"constant `{old!r}` -> `{node.value!r}` at line {node.lineno}"
+    new = rng.choice([o for o in dict.fromkeys(options) if o != old])
+    _replace(program, node, _literal(new))
+    return f"constant `{old!r}` -> `{new!r}` at line {node.lineno}"
 
 
 SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
@@ -737,9 +753,12 @@ def serpentine_sites(program: Program, mates: list[ast.Module]) -> list[Site]:
 
 
 def _serpentine(program: Program, node: ast.BinOp, rng: random.Random) -> str:
+    # With r = i % 2n: min(r, 2n - 1 - r) = (2n - 1 - |2r - 2n + 1|) // 2, which reads i once,
+    # so later edits of the items dealt stay consistent.
     items, n = ast.unparse(node.left), ast.unparse(node.right)
-    period = f"(2 * {n})" if isinstance(node.right, (ast.Name, ast.Constant, ast.Call)) else f"(2 * ({n}))"
-    text = f"{program.numpy}.minimum(({items}) % {period}, {period} - 1 - ({items}) % {period})"
+    if not isinstance(node.right, (ast.Name, ast.Constant, ast.Call, ast.Attribute, ast.Subscript)):
+        n = f"({n})"
+    text = f"(2 * {n} - 1 - {program.numpy}.abs(2 * (({items}) % (2 * {n})) - 2 * {n} + 1)) // 2"
     _replace(program, node, _expr(text))
     return f"serpentine dealing `{_show(node)}` at line {node.lineno}"
 

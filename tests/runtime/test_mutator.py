@@ -6,6 +6,7 @@ import ast
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adrs_spec.runtime import mutator as mutator_module
@@ -124,8 +125,13 @@ def test_reductions_swap_within_their_family_and_axes_change():
 
 
 def test_round_robin_dealing_becomes_serpentine():
-    assert last_lines(outcomes(PLACEMENT_LIKE, "serpentine")) == {
-        "return np.minimum(np.arange(len(size)) % (2 * gpus), 2 * gpus - 1 - np.arange(len(size)) % (2 * gpus))"}
+    (child,) = outcomes(PLACEMENT_LIKE, "serpentine")
+    assert child.splitlines()[-1] == (
+        "    return (2 * gpus - 1 - np.abs(2 * (np.arange(len(size)) % (2 * gpus)) - 2 * gpus + 1)) // 2")
+    namespace: dict = {}
+    exec(child, namespace)
+    dealt = namespace["place"](np.zeros(12), np.zeros(12), 3)
+    assert dealt.tolist() == [0, 1, 2, 2, 1, 0, 0, 1, 2, 2, 1, 0]
 
 
 def test_statements_are_deleted_repeated_and_swapped():
