@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 
 from adrs_spec import __version__, ir
-from adrs_spec.errors import SpecError
+from adrs_spec.errors import CompilerBug, SpecError
+from adrs_spec.files import locked_folder, replace_files
 from adrs_spec.frontend.check import check
 from adrs_spec.frontend.parser import parse, read_source
 
@@ -46,28 +45,29 @@ def compile_spec(path: str) -> CompileResult:
         files = generate(checked.spec, __version__)
     except SpecError as err:        # a construct the JAX backend cannot lower, located in the spec
         raise err.with_source(source) from None
+    check_python(files, checked.spec.name)
     return CompileResult(checked.spec, checked.warnings, files, time.perf_counter() - start)
 
 
+def check_python(files: dict[str, str], spec_name: str) -> None:
+    """Every generated .py file must at least parse: a file that does not is our bug, found
+    here rather than when someone imports it."""
+    for name, content in files.items():
+        if not name.endswith(".py"):
+            continue
+        try:
+            compile(content, f"{spec_name}/{name}", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+            raise CompilerBug(f"the generated {spec_name}/{name} does not compile ({err})") from None
+
+
 def write_generated(result: CompileResult, out_dir: str) -> str:
-    """Write OUT/<name>/ via a temporary folder and a rename: never half-written."""
+    """Write OUT/<name>/, file by file: each to a temporary name, then moved over the old one,
+    with the folder locked so that concurrent compiles take turns. Never half-written; other
+    files in the folder are left alone; folders get the user's normal permissions."""
     folder = os.path.join(out_dir, result.spec.name)
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{result.spec.name}.", dir=out_dir)
-    try:
-        for name, content in sorted(result.files.items()):
-            with open(os.path.join(tmp, name), "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(content)
-        old = None
-        if os.path.exists(folder):
-            old = tempfile.mkdtemp(prefix=f".{result.spec.name}.old.", dir=out_dir)
-            os.rename(folder, os.path.join(old, "x"))
-        os.rename(tmp, folder)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with locked_folder(folder):
+        replace_files(folder, {name: content.encode("utf-8") for name, content in sorted(result.files.items())})
     return folder
 
 

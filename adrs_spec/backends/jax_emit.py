@@ -7,6 +7,7 @@ computed once at trace time) and `jnp` (depends on the instance's data).
 """
 from __future__ import annotations
 
+import builtins
 import keyword
 import textwrap
 from dataclasses import dataclass, field
@@ -15,18 +16,36 @@ from adrs_spec import ir
 
 KINDS = ("py", "np", "jnp")
 
-# Module-level names of a generated module that spec names must not shadow.
+# Names a spec name must not become in generated code: Python's builtins (generated code
+# calls abs, min, max, float, int, len), the module's own names, and the locals of the
+# functions that call the spec's functions (per_instance, make_evaluator).
 RESERVED = frozenset({
     "jax", "jnp", "np", "rt", "s", "dataclasses", "annotations", "Statics", "bind_statics", "shapes",
     "per_instance", "make_evaluator", "SPEC", "SOURCE", "SOURCE_SHA256", "COMPILER_VERSION",
     "PARAMS", "TENSORS", "FIELDS", "OUTPUTS", "INVARIANTS", "METRICS", "TOLERANCE", "ok", "t",
     "float_dtype", "int_dtype", "values", "params", "dtype", "evaluate", "batched", "one",
-})
+    "guards", "metrics",
+}) | frozenset(dir(builtins))
 
 
 def py_name(name: str) -> str:
-    """A spec name as a Python identifier that shadows nothing of ours."""
-    return name + "_" if keyword.iskeyword(name) or name in RESERVED else name
+    """A spec name as a Python identifier that shadows nothing: `max` becomes `max_`. One to
+    one: a name that already ends in `_` gets another (`max_` becomes `max__`)."""
+    if keyword.iskeyword(name) or name in RESERVED or name.endswith("_"):
+        return name + "_"
+    return name
+
+
+def comment_text(text: str) -> str:
+    """`text` safe in a `#` comment: characters that could end the line (newlines, CR, form
+    feeds, Unicode separators) and other unprintable ones as escapes."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def docstring_text(text: str) -> str:
+    """`text` safe inside a triple-quoted docstring that reads back as `text`: backslashes and
+    quotes escaped, unprintable characters as escapes."""
+    return comment_text(text.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 # Python's operator precedence, loosest first, for parenthesising generated expressions.
@@ -115,11 +134,14 @@ class FunctionBody:
 
 
 def split_call(line: str, limit: int = 96) -> list[str]:
-    """A long `x = f(a, b, c)` as one argument per line, the way a formatter would."""
+    """A long `x = f(a, b, c)` as one argument per line, the way a formatter would. Only a
+    call: a parenthesised expression `x = (a if c else b)` is left whole (split, it would
+    read as a tuple)."""
     if len(line) <= limit or not line.endswith(")") or "#" in line:
         return [line]
     start = line.find("(")
-    if start < 0 or _closing(line, start) != len(line) - 1:
+    if start <= 0 or not (line[start - 1].isalnum() or line[start - 1] == "_") or \
+            _closing(line, start) != len(line) - 1:
         return [line]
     args, depth, current = [], 0, ""
     for c in line[start + 1:-1]:

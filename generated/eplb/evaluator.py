@@ -111,11 +111,11 @@ def shapes(s: Statics) -> dict[str, tuple[int, ...]]:
 
 # ---- the simulator: tensor lets, per instance ----
 # eplb.adrs:64 let slot_load
-def slot_load(s: Statics, next, phy2log, logcnt):
+def slot_load(s: Statics, next_, phy2log, logcnt):
     """slot_load[l, p] = next[l, phy2log[l, p]] / logcnt[l, phy2log[l, p]]"""
     l = np.arange(s.layers)  # (layers,)
     # (layers, replicas) clamped gather
-    next_at = next[l[:, None], jnp.clip(phy2log, 0, s.experts - 1)]
+    next_at = next_[l[:, None], jnp.clip(phy2log, 0, s.experts - 1)]
     # (layers, replicas) clamped gather
     logcnt_at = logcnt[l[:, None], jnp.clip(phy2log, 0, s.experts - 1)]
     return next_at / logcnt_at.astype(s.float_dtype)
@@ -209,10 +209,10 @@ def slots_listed_once(s: Statics, log2phy, logcnt):
 
 
 # eplb.adrs:67 invariant no_dropped_tokens
-def no_dropped_tokens(s: Statics, next, gpu_load):
+def no_dropped_tokens(s: Statics, next_, gpu_load):
     """forall l: sum(g: gpu_load[l, g]) ~= sum(e: next[l, e])"""
     sum_g = jnp.sum(gpu_load, axis=-1)  # (layers,)
-    sum_e = jnp.sum(next, axis=-1)  # (layers,)
+    sum_e = jnp.sum(next_, axis=-1)  # (layers,)
     ok = rt.approx_equal(sum_g, sum_e, 0.0001)  # (layers,)
     l = np.arange(s.layers)  # (layers,)
     return rt.first_violation(ok, (l,))
