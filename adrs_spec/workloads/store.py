@@ -2,21 +2,29 @@
 
 The .npz is written with fixed zip timestamps so that the same spec and seed give the same
 bytes; the manifest records generator arguments, seeds, shapes and a content hash per set.
+
+The output folder may hold other files: they are left alone. A file of the name of a set
+or `manifest.json` is replaced only when an earlier run wrote it (the manifest there lists
+it); otherwise writing stops with an error naming it. Files are replaced one by one
+(written to a temporary name, then renamed) while the folder is locked, so concurrent runs
+into one folder take turns and all succeed.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 
 import numpy as np
 
 from adrs_spec.errors import InputError
+from adrs_spec.files import locked_folder, replace_files
 from adrs_spec.workloads.build import Group, WorkloadSet
+
+MANIFEST = "manifest.json"
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -44,34 +52,50 @@ def _jsonable(v):
 
 
 def write_sets(sets: list[WorkloadSet], out_dir: str, spec_name: str, spec_sha256: str, seed: int) -> dict:
-    """Write every set to OUT/<set>.npz and OUT/manifest.json, atomically (temp folder + rename)."""
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".workloads.", dir=parent)
+    """Write every set to OUT/<set>.npz and OUT/manifest.json (the manifest last), each file
+    atomically, beside whatever else OUT holds; see the module docstring."""
+    files: dict[str, bytes] = {}
     manifest = {"spec": spec_name, "spec_sha256": spec_sha256, "seed": seed, "sets": []}
-    try:
-        for s in sets:
-            arrays = {f"g{i}.{name}": arr for i, g in enumerate(s.groups) for name, arr in g.fields.items()}
-            data = _npz_bytes(arrays)
-            with open(os.path.join(tmp, f"{s.name}.npz"), "wb") as fh:
-                fh.write(data)
-            manifest["sets"].append({
-                "name": s.name, "kind": s.kind, "description": s.description, "instances": s.size,
-                "file": f"{s.name}.npz", "sha256": hashlib.sha256(data).hexdigest(),
-                "groups": [{"params": _jsonable(g.params), "instances": g.size, "cases": g.cases, "labels": g.labels,
-                            "shapes": {n: list(a.shape[1:]) for n, a in sorted(g.fields.items())},
-                            "generator_args": _jsonable(g.generator_args)} for g in s.groups],
-            })
-        with open(os.path.join(tmp, "manifest.json"), "w") as fh:
-            json.dump(manifest, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    for s in sets:
+        arrays = {f"g{i}.{name}": arr for i, g in enumerate(s.groups) for name, arr in g.fields.items()}
+        data = _npz_bytes(arrays)
+        files[f"{s.name}.npz"] = data
+        manifest["sets"].append({
+            "name": s.name, "kind": s.kind, "description": s.description, "instances": s.size,
+            "file": f"{s.name}.npz", "sha256": hashlib.sha256(data).hexdigest(),
+            "groups": [{"params": _jsonable(g.params), "instances": g.size, "cases": g.cases, "labels": g.labels,
+                        "shapes": {n: list(a.shape[1:]) for n, a in sorted(g.fields.items())},
+                        "generator_args": _jsonable(g.generator_args)} for g in s.groups],
+        })
+    files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    with locked_folder(out_dir):
+        ours = _written_before(out_dir)
+        for name in files:
+            if os.path.lexists(os.path.join(out_dir, name)) and name not in ours:
+                raise InputError(f"{os.path.join(out_dir, name)} exists and was not written by `adrs-spec workloads`; "
+                                 f"move it away or choose another --out (nothing was written)")
+        replace_files(out_dir, files)
+        for name in sorted(ours - set(files)):         # sets an earlier run wrote that this one does not
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(out_dir, name))
     return manifest
+
+
+def _written_before(out_dir: str) -> set[str]:
+    """The files an earlier run wrote into `out_dir`: its manifest and the files it lists
+    (nothing, when there is no manifest or it is not one of ours)."""
+    path = os.path.join(out_dir, MANIFEST)
+    if not os.path.isfile(path):        # absent, or a FIFO or a device: nothing to read, nothing ours
+        return set()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        listed = {entry["file"] for entry in manifest["sets"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    if not all(isinstance(f, str) and f.endswith(".npz") and os.path.basename(f) == f for f in listed):
+        return set()
+    return {MANIFEST, *listed}
 
 
 def read_sets(folder: str) -> list[WorkloadSet]:
