@@ -64,10 +64,28 @@ def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_fi
     return train + holdouts, notes
 
 
+def check_isolation(isolation, required: bool, notice: Callable[[str], None]) -> None:
+    """Print the sandbox's isolation level; a missing layer is an input error if `required`,
+    else a warning (a loud one without Landlock: then the policy can touch the user's files)."""
+    notice(f"isolation: {isolation.describe()}")
+    if not isolation.missing:
+        return
+    if required:
+        raise InputError(f"--require-isolation: the sandbox cannot apply every isolation layer on this machine "
+                         f"(missing: {'; '.join(isolation.missing)}); fix that, or validate without the flag")
+    if isolation.landlock_abi is None:
+        notice("warning: no Landlock here, so the policy process can read and write every file you can "
+               "(your specs, other policies, workload data); run untrusted policies in a container or VM")
+    else:
+        notice("warning: the sandbox's isolation is incomplete on this machine (see `missing` above)")
+
+
 def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdout: bool = False,
                    workloads: tuple[str, ...] = (), trace_file: str | None = None, window: int = 100,
                    seed: int = 0, timeout: float = 60.0, memory_bytes: int | None = 8 << 30, float64: bool = False,
-                   progress: Callable[[str], None] | None = None) -> Report:
+                   progress: Callable[[str], None] | None = None, require_isolation: bool = False,
+                   notice: Callable[[str], None] | None = None) -> Report:
+    """`notice` gets the isolation level and warnings (also with --json: they go to stderr)."""
     from adrs_spec.sandbox import Sandbox, SandboxLimits
 
     say = progress or (lambda msg: None)
@@ -83,6 +101,7 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
     except ValueError as err:
         raise InputError(f"sandbox limits: {err}") from None
     with Sandbox(array=array, limits=limits) as sandbox:
+        check_isolation(sandbox.isolation, require_isolation, notice or say)
         for wset in sets:
             say(f"running {os.path.basename(policy_path)} on {wset.kind} set {wset.name} ({wset.size} instances)")
             rep = evaluate_set(spec, evaluator, sandbox, policy_path, wset)

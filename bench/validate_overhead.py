@@ -3,9 +3,9 @@
 
 Per call: the wall time of one `run_policy` with N calls, minus the policy's time, over N.
 Two readings of "the policy's time": the reported times (one median per call), and every
-timed execution (the repeats: each call runs `repeats` times by design, see
-adrs_spec/sandbox/timing.py). The second is the sandbox's own cost (messages, copies,
-checks, the fork, calibration and warm-up amortized over the N calls).
+timed execution (one per call and timed pass, see adrs_spec/sandbox/timing.py). The second
+is the sandbox's own cost (messages, copies, checks, the fork, the isolation layers,
+calibration and warm-up amortized over the N calls).
 
 Per candidate: the wall time of a 1-call `run_policy` in a torch sandbox, warm (fork from a
 worker that has imported torch) vs cold (a fresh interpreter that imports torch).
@@ -15,6 +15,7 @@ worker that has imported torch) vs cold (a fresh interpreter that imports torch)
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import statistics
 import sys
@@ -104,7 +105,7 @@ def main() -> None:
 
 def report(rows: list, startup: dict, count: int) -> None:
     print(f"EPLB leaderboard shape {LAYERS}x{EXPERTS}, {REPLICAS} replicas; {count} calls per candidate, "
-          f"3 timed repeats per call")
+          f"{inspect.signature(Sandbox).parameters['repeats'].default} timed pass(es) per call")
     print(f"{'policy':24} {'mode':5} {'policy ms':>10} {'overhead/call ms':>17} {'beyond all repeats ms':>22} "
           f"{'(best round)':>12}")
     by_key = {}

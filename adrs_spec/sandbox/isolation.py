@@ -11,8 +11,11 @@ process, before any policy code exists:
    the process may create a network namespace (root), the network namespace alone.
 2. no capabilities: the effective, permitted and inheritable sets are emptied.
 3. `PR_SET_NO_NEW_PRIVS`: nothing it executes gains privileges (set-uid files, file
-   capabilities), and it may install a Landlock domain.
-4. Landlock: read access (and execution) only to what running Python and the array library
+   capabilities), and it may install a seccomp filter and a Landlock domain.
+4. seccomp: no UNIX socket can be created (Landlock up to ABI 7 does not control connecting
+   to a socket file by its path, such as Docker's), no io_uring (which could), and no file's
+   mode, owner, times or extended attributes changed (Landlock does not control metadata).
+5. Landlock: read access (and execution) only to what running Python and the array library
    needs (the interpreter's prefixes, site-packages, the adrs_spec package, the folders of
    every shared library the worker has loaded, a few system files) and to the policy file
    itself; read and write access only to the candidate's scratch folders; no TCP bind or
@@ -31,30 +34,17 @@ that then fails in a candidate is an error (IsolationFailed), never a silent dow
 """
 from __future__ import annotations
 
-import ctypes
-import errno
 import os
 import stat
 import sys
 import tempfile
 from dataclasses import dataclass
 
-# Linux constants (the values are the same on every architecture).
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-PR_SET_DUMPABLE = 4
-PR_SET_NO_NEW_PRIVS = 38
-SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
-LANDLOCK_CREATE_RULESET_VERSION = 1
-LANDLOCK_RULE_PATH_BENEATH = 1
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+from adrs_spec.sandbox import syscalls
+from adrs_spec.sandbox.syscalls import (CLONE_NEWNET, CLONE_NEWUSER, FS_EXECUTE, FS_IOCTL_DEV, FS_READ_DIR,
+                                        FS_READ_FILE, FS_REFER, FS_TRUNCATE, FS_V1, FS_WRITE_FILE, PR_SET_DUMPABLE,
+                                        PR_SET_NO_NEW_PRIVS)
 
-# Landlock file-system rights, by the ABI version that introduced them.
-FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
-FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
-FS_V1 = (1 << 13) - 1                    # execute ... make_sym
-NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
-SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 READ_DIR_RIGHTS = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
 FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
 ALL_RIGHTS = FS_V1 | FS_REFER | FS_TRUNCATE | FS_IOCTL_DEV     # masked by what the ABI handles
@@ -85,6 +75,8 @@ class Isolation:
     userns, netns: whether the policy process runs in its own user / network namespace.
     no_caps:      whether its capability sets are emptied.
     no_new_privs: whether PR_SET_NO_NEW_PRIVS is set.
+    seccomp:      whether the seccomp filter (no UNIX sockets, no io_uring, no metadata
+                  changes) is installed.
     caller_protected: whether the caller marked itself non-dumpable.
     missing:      one line per missing layer or Landlock feature, saying why.
     """
@@ -94,6 +86,7 @@ class Isolation:
     netns: bool
     no_caps: bool
     no_new_privs: bool
+    seccomp: bool
     caller_protected: bool = False
     missing: tuple[str, ...] = ()
 
@@ -102,119 +95,24 @@ class Isolation:
         return not self.missing
 
     def describe(self) -> str:
-        """One line, e.g. `landlock v7 + userns + netns + no_new_privs + no caps + caller not dumpable`."""
+        """One line, e.g. `landlock v7 + userns + netns + no_new_privs + no caps + seccomp +
+        caller not dumpable`, then `; missing: ...` if anything is."""
         layers = [f"landlock v{self.landlock_abi}" if self.landlock_abi else None,
                   "userns" if self.userns else None, "netns" if self.netns else None,
                   "no_new_privs" if self.no_new_privs else None, "no caps" if self.no_caps else None,
-                  "caller not dumpable" if self.caller_protected else None]
+                  "seccomp" if self.seccomp else None, "caller not dumpable" if self.caller_protected else None]
         text = " + ".join(layer for layer in layers if layer) or "none"
         return text + (f"; missing: {'; '.join(self.missing)}" if self.missing else "")
 
     def to_json(self) -> dict:
         return {"landlock_abi": self.landlock_abi, "userns": self.userns, "netns": self.netns,
-                "no_caps": self.no_caps, "no_new_privs": self.no_new_privs, "missing": list(self.missing)}
+                "no_caps": self.no_caps, "no_new_privs": self.no_new_privs, "seccomp": self.seccomp,
+                "missing": list(self.missing)}
 
     @classmethod
     def from_json(cls, data: dict) -> "Isolation":
         return cls(data["landlock_abi"], data["userns"], data["netns"], data["no_caps"], data["no_new_privs"],
-                   False, tuple(data["missing"]))
-
-
-# ------------------------------------------------------------------ system calls
-class _PathBeneath(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-_libc = None
-
-
-def _c():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)     # the C library the interpreter itself uses
-        _libc.syscall.restype = ctypes.c_long
-    return _libc
-
-
-def _check(result: int, what: str) -> int:
-    if result < 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"{what}: {os.strerror(code)}")
-    return result
-
-
-def landlock_abi() -> tuple[int | None, str | None]:
-    """(the kernel's Landlock ABI version, None) or (None, why there is none)."""
-    if not sys.platform.startswith("linux"):
-        return None, "landlock (not Linux)"
-    version = _c().syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), None, ctypes.c_size_t(0),
-                           ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
-    if version > 0:
-        return int(version), None
-    code = ctypes.get_errno()
-    if code == errno.ENOSYS:
-        return None, "landlock (this kernel has no Landlock: Linux 5.13 or later built with CONFIG_SECURITY_LANDLOCK)"
-    if code == errno.EOPNOTSUPP:
-        return None, "landlock (disabled at boot: add `landlock` to the kernel's lsm= parameter)"
-    return None, f"landlock ({os.strerror(code)})"
-
-
-def _unshare(flags: int) -> None:
-    _check(_c().unshare(ctypes.c_int(flags)), "unshare")
-
-
-def _prctl(option: int, value: int) -> None:
-    _check(_c().prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
-                      ctypes.c_ulong(0)), "prctl")
-
-
-def _drop_capabilities() -> None:
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    _check(_c().capset(ctypes.byref(header), data), "capset")
-
-
-def _rights_for_abi(abi: int) -> tuple[int, int, int, int]:
-    """(handled fs rights, handled net rights, scopes, ruleset attribute size) for `abi`."""
-    fs = FS_V1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0) | (FS_IOCTL_DEV if abi >= 5 else 0)
-    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
-    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
-    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-    return fs, net, scoped, size
-
-
-def _landlock_restrict(abi: int, rules: list[tuple[int, int]]) -> None:
-    """Create a ruleset that handles every right of `abi`, allow `rules` ((O_PATH fd, rights)),
-    and restrict the calling thread to it."""
-    fs, net, scoped, size = _rights_for_abi(abi)
-    attr = _RulesetAttr(fs, net, scoped)
-    libc = _c()
-    ruleset = _check(libc.syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), ctypes.byref(attr),
-                                  ctypes.c_size_t(size), ctypes.c_uint32(0)), "landlock_create_ruleset")
-    try:
-        for fd, rights in rules:
-            rule = _PathBeneath(rights & fs, fd)
-            _check(libc.syscall(ctypes.c_long(SYS_LANDLOCK_ADD_RULE), ctypes.c_int(ruleset),
-                                ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint32(0)),
-                   "landlock_add_rule")
-        _check(libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0)),
-               "landlock_restrict_self")
-    finally:
-        os.close(ruleset)
+                   data["seccomp"], False, tuple(data["missing"]))
 
 
 # ------------------------------------------------------------------ the caller
@@ -224,23 +122,29 @@ def protect_caller() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        _prctl(PR_SET_DUMPABLE, 0)
+        syscalls.prctl(PR_SET_DUMPABLE, 0)
     except OSError:
         return False
     return True
+
+
+def prepare() -> None:
+    """In the worker, before it forks policy processes: make applying the layers cheap."""
+    if sys.platform.startswith("linux"):
+        syscalls.prepare()
 
 
 # ------------------------------------------------------------------ probing
 def probe() -> Isolation:
     """What can be applied here: run in the worker before it starts any thread (a forked child
     tries every layer, so the worker itself stays unrestricted)."""
-    abi, landlock_missing = landlock_abi()
+    abi, landlock_missing = syscalls.landlock_abi()
     if not sys.platform.startswith("linux"):
-        return Isolation(None, False, False, False, False, False,
-                         ("landlock, namespaces, no_new_privs (not Linux)",))
+        return Isolation(None, False, False, False, False, False, False,
+                         ("landlock, namespaces, no_new_privs, seccomp (not Linux)",))
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:                       # the child: report each layer as one byte, then exit
+    if pid == 0:                       # the child: report how each layer went, then exit
         os.close(read)
         try:
             os.write(write, _probe_layers(abi).encode())
@@ -254,11 +158,12 @@ def probe() -> Isolation:
 
 
 def _probe_layers(abi: int | None) -> str:
-    """In the probe child: `namespaces|caps|nnp|landlock` outcomes separated by `|`."""
+    """In the probe child: `namespaces|caps|nnp|seccomp|landlock` outcomes separated by `|`."""
     outcomes = [_try(_namespaces)]
-    outcomes.append(_try(_drop_capabilities))
-    outcomes.append(_try(lambda: _prctl(PR_SET_NO_NEW_PRIVS, 1)))
-    outcomes.append(_try(lambda: _landlock_restrict(abi, [])) if abi else "skipped")
+    outcomes.append(_try(syscalls.drop_capabilities))
+    outcomes.append(_try(lambda: syscalls.prctl(PR_SET_NO_NEW_PRIVS, 1)))
+    outcomes.append("skipped" if syscalls.seccomp_supported() else _try(syscalls.install_filter))
+    outcomes.append(_try(lambda: syscalls.landlock_restrict(abi, [])) if abi else "skipped")
     return "|".join(outcomes)
 
 
@@ -266,38 +171,43 @@ def _try(action) -> str:
     try:
         result = action()
     except OSError as error:
-        return f"error:{error.strerror}"
+        return f"error:{os.strerror(error.errno)}"
     return "ok" if result is None else str(result)
 
 
 def _namespaces() -> str:
     """Enter new user and network namespaces, or a network namespace alone where user
-    namespaces are refused but the process may create one; which one it got."""
+    namespaces are refused but the process may create one: `user+net`, or `net:<why the
+    user namespace was refused>`."""
     try:
-        _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        syscalls.unshare(CLONE_NEWUSER | CLONE_NEWNET)
         return "user+net"
     except OSError as error:
-        first = error
+        refused = error
     try:
-        _unshare(CLONE_NEWNET)
-        return "net"
+        syscalls.unshare(CLONE_NEWNET)
     except OSError:
-        raise first from None
+        raise refused from None
+    return f"net:{os.strerror(refused.errno)}"
 
 
 def _isolation_from_probe(abi: int | None, landlock_missing: str | None, report: str) -> Isolation:
-    parts = (report.split("|") + ["error:no report"] * 4)[:4]
-    namespaces, caps, nnp, landlock = parts
+    parts = (report.split("|") + ["error:no report"] * 5)[:5]
+    namespaces, caps, nnp, seccomp, landlock = parts
     missing = []
     if namespaces.startswith("error:"):
         missing.append(f"user and network namespaces (unshare refused: {namespaces[6:]}; unprivileged user "
                        f"namespaces may be disabled by sysctl or AppArmor)")
-    elif namespaces == "net":
-        missing.append("user namespace (refused; a network namespace alone is used)")
+    elif namespaces.startswith("net:"):
+        missing.append(f"user namespace (unshare refused: {namespaces[4:]}; a network namespace alone is used)")
     if caps != "ok":
         missing.append(f"dropping capabilities ({caps[6:]})")
     if nnp != "ok":
         missing.append(f"no_new_privs ({nnp[6:]})")
+    if syscalls.seccomp_supported():
+        missing.append(syscalls.seccomp_supported())
+    elif seccomp != "ok":
+        missing.append(f"seccomp ({seccomp[6:]})")
     if landlock_missing:
         missing.append(landlock_missing)
         abi = None
@@ -309,8 +219,8 @@ def _isolation_from_probe(abi: int | None, landlock_missing: str | None, report:
             missing.append(f"landlock TCP rules (the kernel's Landlock ABI is v{abi}; TCP needs v4, Linux 6.7)")
         if abi < 6:
             missing.append(f"landlock signal and abstract-socket scopes (ABI v{abi}; they need v6, Linux 6.12)")
-    return Isolation(abi, namespaces == "user+net", namespaces in ("user+net", "net"), caps == "ok", nnp == "ok",
-                     False, tuple(missing))
+    return Isolation(abi, namespaces == "user+net", not namespaces.startswith("error:"), caps == "ok", nnp == "ok",
+                     seccomp == "ok", False, tuple(missing))
 
 
 # ------------------------------------------------------------------ what a policy may read
@@ -379,18 +289,20 @@ def isolate(available: Isolation, readable: list[tuple[int, bool]], writable: li
     process, single-threaded): `readable` are the worker's O_PATH descriptors (read-only),
     `writable` the candidate's scratch folders, `policy_file` the file it may read."""
     try:
-        if available.netns:
-            got = _namespaces()
-            if available.userns and got != "user+net":
-                raise OSError(errno.EPERM, "unshare: a user namespace was refused")
+        if available.userns:
+            syscalls.unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        elif available.netns:
+            syscalls.unshare(CLONE_NEWNET)
         if available.no_caps:
-            _drop_capabilities()
+            syscalls.drop_capabilities()
         if available.no_new_privs:
-            _prctl(PR_SET_NO_NEW_PRIVS, 1)
+            syscalls.prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if available.seccomp:
+            syscalls.install_filter()
         if available.landlock_abi:
             extra = _open_candidate_paths(writable, policy_file)
             try:
-                _landlock_restrict(available.landlock_abi, _read_only_rules(readable) + extra)
+                syscalls.landlock_restrict(available.landlock_abi, _read_only_rules(readable) + extra)
             finally:
                 for fd, _rights in extra:
                     os.close(fd)
@@ -404,9 +316,10 @@ def _read_only_rules(readable: list[tuple[int, bool]]) -> list[tuple[int, int]]:
 
 def _open_candidate_paths(writable: list[str], policy_file: str) -> list[tuple[int, int]]:
     """(O_PATH fd, rights) for what is the candidate's own: its scratch folders (every right),
-    the policy file and its own /proc entry (read), /dev/null and GPU devices (read, write)."""
+    the policy file (read), its own /proc entry (read, and write: libraries name their
+    threads), /dev/null and GPU devices (read, write)."""
     wanted = [(path, ALL_RIGHTS) for path in writable]
-    wanted += [(policy_file, FS_READ_FILE), ("/proc/self", READ_DIR_RIGHTS)]
+    wanted += [(policy_file, FS_READ_FILE), ("/proc/self", READ_DIR_RIGHTS | FS_WRITE_FILE)]   # thread names
     wanted += [(path, FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV) for path in DEVICE_WRITABLE]
     rules = []
     for path, rights in wanted:

@@ -8,12 +8,12 @@ instead, so walking the worker's descendants finds them and they can be killed.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import signal
 import sys
 import time
+
+from adrs_spec.sandbox import syscalls
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -24,10 +24,10 @@ def _prctl(option: int, value: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(option, value, 0, 0, 0) == 0
+        syscalls.prctl(option, value)
     except OSError:
         return False
+    return True
 
 
 def become_subreaper() -> bool:

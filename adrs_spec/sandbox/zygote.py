@@ -65,6 +65,7 @@ class Layers:
     def __init__(self, available: isolation.Isolation):
         self.available = available
         self.readable = isolation.open_paths(isolation.readable_paths()) if available.landlock_abi else []
+        isolation.prepare()
 
 
 def main(control_fd: int, array: str) -> None:

@@ -256,10 +256,10 @@ def test_the_callers_clock_overrides_an_implausible_report(child_ns, caller_ns, 
 
 # ---------------------------------------------------------------- isolation report
 def test_isolation_is_described_in_one_line():
-    full = Isolation(7, True, True, True, True, True, ())
-    assert full.describe() == "landlock v7 + userns + netns + no_new_privs + no caps + caller not dumpable"
+    full = Isolation(7, True, True, True, True, True, True, ())
+    assert full.describe() == "landlock v7 + userns + netns + no_new_privs + no caps + seccomp + caller not dumpable"
     assert full.complete
-    partial = Isolation(None, False, True, True, True, False, ("landlock (disabled at boot)", "user namespace"))
+    partial = Isolation(None, False, True, True, True, False, False, ("landlock (disabled at boot)", "user namespace"))
     assert partial.describe() == ("netns + no_new_privs + no caps; missing: landlock (disabled at boot); "
                                   "user namespace")
     assert not partial.complete
