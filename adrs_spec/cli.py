@@ -170,13 +170,18 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
                    "address space than it uses).")
 @click.option("--float64", is_flag=True, help="Evaluate in float64 (default float32).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--require-isolation", is_flag=True,
+              help="Fail (exit 2) unless every kernel isolation layer of the sandbox is available here "
+                   "(Landlock, user and network namespaces, no_new_privs).")
 @user_errors
 def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, window, seed, timeout, memory_gb,
-                 float64, as_json) -> None:
+                 float64, as_json, require_isolation) -> None:
     """Run POLICY (a Python file defining the spec's policy function) against SPEC.
 
     The policy runs in a sandboxed process (timeout, memory limit, no API keys, empty
-    working directory, no holdout data) on every instance; its outputs go through the
+    working directory, no holdout data; where the kernel allows, Landlock and user and
+    network namespaces: no file outside its scratch folder, no network, no signal or
+    ptrace to other processes; the level is printed) on every instance; its outputs go through the
     spec's guards and simulator. Prints a verdict (VALID / INVALID / ERROR), then each
     failed invariant with the instance and the indices that witness it, then the metrics,
     the policy's median runtime and the score per workload set.
@@ -192,7 +197,8 @@ def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, windo
     report = run_validation(spec, policy, array=array, holdout=holdout, workloads=workload_names,
                             trace_file=trace_file, window=window, seed=seed, timeout=timeout,
                             memory_bytes=int(memory_gb * (1 << 30)) if memory_gb > 0 else None, float64=float64,
-                            progress=None if as_json else lambda msg: click.echo(msg, err=True))
+                            progress=None if as_json else lambda msg: click.echo(msg, err=True),
+                            require_isolation=require_isolation, notice=lambda msg: click.echo(msg, err=True))
     if as_json:
         import json
 
