@@ -223,3 +223,11 @@ def test_a_layer_that_cannot_be_applied_is_an_error_not_a_downgrade(tmp_path):
         message = pipe.read()
     os.waitpid(pid, 0)
     assert message == "the sandbox could not isolate the policy process: [Errno 1] unshare: Operation not permitted"
+
+
+def test_cold_mode_reports_the_same_layers_and_leaves_no_process(sandbox):
+    before = descendants()
+    with Sandbox(array="numpy", limits=LIMITS, warm=False) as cold:
+        assert cold.isolation == sandbox.isolation
+        assert cold.worker_pid is None
+    assert descendants() == before
