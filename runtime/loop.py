@@ -91,7 +91,8 @@ def default_initial(spec_path: str, spec: ir.Spec) -> str:
     if not os.path.isfile(path):
         raise InputError(f"no initial program given and {os.path.relpath(path)} does not exist; "
                          f"give one with --initial FILE (a policy defining `{spec.policy.name}`)")
-    return os.path.relpath(path)
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 class EvolveRun:
