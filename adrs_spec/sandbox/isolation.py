@@ -27,8 +27,8 @@ The caller, which holds the hidden data, makes itself non-dumpable (`protect_cal
 even a process of the same user without Landlock cannot read its memory or environment
 through /proc.
 
-`probe` runs once in the worker, before it imports any library (it forks a single-threaded
-child that tries every layer): what it finds available is applied to every candidate,
+`probe` runs once in the worker, before it imports the array library (it forks a child
+that tries every layer): what it finds available is applied to every candidate,
 and what it finds missing is reported with the reason. A layer the probe found available
 that then fails in a candidate is an error (IsolationFailed), never a silent downgrade.
 """
@@ -48,6 +48,7 @@ from adrs_spec.sandbox.syscalls import (CLONE_NEWNET, CLONE_NEWUSER, FS_EXECUTE,
 READ_DIR_RIGHTS = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
 FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
 ALL_RIGHTS = FS_V1 | FS_REFER | FS_TRUNCATE | FS_IOCTL_DEV     # masked by what the ABI handles
+PROC_SELF_RIGHTS = READ_DIR_RIGHTS | FS_WRITE_FILE              # its own /proc entry: libraries name their threads
 
 # Read-only besides the interpreter and its libraries: system library folders (dlopen by
 # name), dynamic-linker and time-zone files, CPU and memory facts libraries size thread
@@ -58,9 +59,7 @@ SYSTEM_READABLE = ("/lib", "/lib32", "/lib64", "/usr/lib", "/usr/lib32", "/usr/l
                    "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/sys/devices/system/cpu",
                    "/sys/devices/system/node", "/sys/fs/cgroup", "/dev/urandom", "/dev/random", "/dev/zero",
                    "/usr/local/cuda", "/proc/driver/nvidia", "/sys/bus/pci", "/sys/devices/pci0000:00")
-DEVICE_WRITABLE = ("/dev/null", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0",
-                   "/dev/nvidia1", "/dev/nvidia2", "/dev/nvidia3", "/dev/nvidia4", "/dev/nvidia5", "/dev/nvidia6",
-                   "/dev/nvidia7")
+DEVICES = ("/dev/null", "/dev/nvidia*", "/dev/nvidia-caps/*")         # read, write, ioctl (CUDA)
 
 
 class IsolationFailed(Exception):
@@ -270,24 +269,34 @@ def _mapped_libraries() -> set[str]:
     return {p for p in found if os.path.isfile(p)}
 
 
-def open_paths(paths: list[str]) -> list[tuple[int, bool]]:
-    """O_PATH descriptors of `paths` and whether each is a directory (kept open by the
-    worker, so a candidate's ruleset costs no path lookup)."""
-    opened = []
-    for path in paths:
+def worker_rules() -> list[tuple[int, int]]:
+    """(O_PATH descriptor, Landlock rights) of everything every candidate may use: read-only
+    `readable_paths()`, read-write /dev/null and GPU devices. Opened once by the worker, so a
+    candidate's ruleset costs no path lookup for them."""
+    import glob
+
+    devices = [path for pattern in DEVICES for path in sorted(glob.glob(pattern))]
+    return _open_rules([(path, READ_DIR_RIGHTS) for path in readable_paths()]
+                       + [(path, FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV) for path in devices])
+
+
+def _open_rules(wanted: list[tuple[str, int]]) -> list[tuple[int, int]]:
+    """O_PATH descriptors of the paths that exist, with their rights (file rights only, for a file)."""
+    rules = []
+    for path, rights in wanted:
         try:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         except OSError:
             continue
-        opened.append((fd, stat.S_ISDIR(os.fstat(fd).st_mode)))
-    return opened
+        rules.append((fd, rights if stat.S_ISDIR(os.fstat(fd).st_mode) else rights & FILE_RIGHTS))
+    return rules
 
 
 # ------------------------------------------------------------------ applying
-def isolate(available: Isolation, readable: list[tuple[int, bool]], writable: list[str], policy_file: str) -> None:
+def isolate(available: Isolation, rules: list[tuple[int, int]], writable: list[str], policy_file: str) -> None:
     """Apply every layer `available` lists to the calling process (a freshly forked policy
-    process, single-threaded): `readable` are the worker's O_PATH descriptors (read-only),
-    `writable` the candidate's scratch folders, `policy_file` the file it may read."""
+    process, single-threaded): `rules` are the worker's (`worker_rules`), `writable` the
+    candidate's scratch folders, `policy_file` the file it may read."""
     try:
         if available.userns:
             syscalls.unshare(CLONE_NEWUSER | CLONE_NEWNET)
@@ -300,32 +309,12 @@ def isolate(available: Isolation, readable: list[tuple[int, bool]], writable: li
         if available.seccomp:
             syscalls.install_filter()
         if available.landlock_abi:
-            extra = _open_candidate_paths(writable, policy_file)
+            own = _open_rules([(path, ALL_RIGHTS) for path in writable]
+                              + [(policy_file, FS_READ_FILE), ("/proc/self", PROC_SELF_RIGHTS)])
             try:
-                syscalls.landlock_restrict(available.landlock_abi, _read_only_rules(readable) + extra)
+                syscalls.landlock_restrict(available.landlock_abi, rules + own)
             finally:
-                for fd, _rights in extra:
+                for fd, _rights in own:
                     os.close(fd)
     except OSError as error:
         raise IsolationFailed(f"the sandbox could not isolate the policy process: {error}") from None
-
-
-def _read_only_rules(readable: list[tuple[int, bool]]) -> list[tuple[int, int]]:
-    return [(fd, READ_DIR_RIGHTS if is_dir else FS_EXECUTE | FS_READ_FILE) for fd, is_dir in readable]
-
-
-def _open_candidate_paths(writable: list[str], policy_file: str) -> list[tuple[int, int]]:
-    """(O_PATH fd, rights) for what is the candidate's own: its scratch folders (every right),
-    the policy file (read), its own /proc entry (read, and write: libraries name their
-    threads), /dev/null and GPU devices (read, write)."""
-    wanted = [(path, ALL_RIGHTS) for path in writable]
-    wanted += [(policy_file, FS_READ_FILE), ("/proc/self", READ_DIR_RIGHTS | FS_WRITE_FILE)]   # thread names
-    wanted += [(path, FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV) for path in DEVICE_WRITABLE]
-    rules = []
-    for path, rights in wanted:
-        try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except OSError:
-            continue
-        rules.append((fd, rights if stat.S_ISDIR(os.fstat(fd).st_mode) else rights & FILE_RIGHTS))
-    return rules

@@ -59,12 +59,12 @@ def virtual_memory_bytes() -> int:
 
 
 class Layers:
-    """What this worker applies to every policy process: the layers the probe found, and
-    O_PATH descriptors of what a policy may read (opened once, after the imports)."""
+    """What this worker applies to every policy process: the layers the probe found, and the
+    Landlock rules every candidate shares (opened once, after the imports)."""
 
     def __init__(self, available: isolation.Isolation):
         self.available = available
-        self.readable = isolation.open_paths(isolation.readable_paths()) if available.landlock_abi else []
+        self.rules = isolation.worker_rules() if available.landlock_abi else []
         isolation.prepare()
 
 
@@ -142,11 +142,11 @@ def run_candidate(zygote: int, fds: list[int], message: dict, array: str, layers
 
     process = PolicyProcess(socket.socket(fileno=fds[0]), array, limits.memory_bytes, area)
     try:
-        isolation.isolate(layers.available, layers.readable, [os.path.join(root, n) for n in ("work", "home", "tmp")],
+        isolation.isolate(layers.available, layers.rules, [os.path.join(root, n) for n in ("work", "home", "tmp")],
                           message["policy"])
     except isolation.IsolationFailed as error:
         return process.refuse("isolation", str(error))
-    for fd, _is_dir in layers.readable:
+    for fd, _rights in layers.rules:
         os.close(fd)
     processes.die_with_parent()        # again, now that the credentials changed (it is kept, but be sure)
     if os.getppid() != zygote:
