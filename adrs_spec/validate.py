@@ -55,7 +55,19 @@ class Report:
     sets: list[SetReport]
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The report as JSON values: a NaN or infinite number (a metric of 0 / 0) is null,
+        which JSON has, where a bare `NaN` would not be JSON at all."""
+        return _finite(asdict(self))
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def policy_calls(spec: ir.Spec, group) -> list[tuple]:

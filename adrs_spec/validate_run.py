@@ -9,8 +9,9 @@ import numpy as np
 
 from adrs_spec import ir
 from adrs_spec.errors import InputError, SpecError
+from adrs_spec.files import regular_file_size
 from adrs_spec.evaluator import Evaluator, compile_in_memory
-from adrs_spec.frontend.check import compile_file
+from adrs_spec.frontend.check import compile_file, located_in
 from adrs_spec.validate import Report, evaluate_set, verdict_of
 from adrs_spec.workloads.build import WorkloadSet, build
 
@@ -19,24 +20,45 @@ LOAD_FAILURES = ("load_error",)
 
 
 def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload) -> dict[str, np.ndarray]:
-    """A trace file as the data of the workload's (single) trace."""
+    """A trace file as the data of the workload's (single) trace, its values checked: every
+    problem is an input error here, before any policy runs."""
     from adrs_spec.workloads import traces
 
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such trace file")
+    readers = {".json": lambda: traces.load_vllm_expert_load(path, window=window),
+               ".npz": lambda: traces.load_npz(path, key=None), ".csv": lambda: traces.load_csv(path)}
+    reader = next((r for suffix, r in readers.items() if path.endswith(suffix)), None)
+    if reader is None:
+        raise InputError(f"{path}: unknown trace format; use .json (vLLM expert-load), .npz or .csv")
+    if regular_file_size(path, "a trace file (.json, .npz or .csv)") == 0:
+        raise InputError(f"{path}: the file is empty; give a trace file (.json, .npz or .csv)")
     if len(workload.traces) != 1:
         raise InputError(f"workload `{workload.name}` draws {len(workload.traces)} traces; a trace file can "
                          f"replace a workload that draws exactly one")
-    name = workload.traces[0].name
-    if path.endswith(".json"):
-        array = traces.load_vllm_expert_load(path, window=window)
-    elif path.endswith(".npz"):
-        array = traces.load_npz(path, key=None)
-    elif path.endswith(".csv"):
-        array = traces.load_csv(path)
-    else:
-        raise InputError(f"{path}: unknown trace format; use .json (vLLM expert-load), .npz or .csv")
-    return {name: np.asarray(array, dtype=np.float64)}
+    array = np.asarray(reader(), dtype=np.float64)
+    traces.check_values(array, path)
+    return {workload.traces[0].name: array}
+
+
+def check_environment(limits) -> None:
+    """Limits this process inherits that a policy process cannot exceed (it is forked from
+    us): an address-space limit (`ulimit -v`) below --memory, or a file-size limit (`ulimit -f`)
+    below what a policy may write, would make every policy fail for a reason not its own."""
+    import resource
+
+    from adrs_spec.sandbox.limits import format_bytes
+
+    unlimited = resource.RLIM_INFINITY
+    _, address_space = resource.getrlimit(resource.RLIMIT_AS)
+    if limits.memory_bytes is not None and address_space != unlimited and address_space < limits.memory_bytes:
+        raise InputError(f"this shell limits address space to {format_bytes(address_space)} (ulimit -v), below "
+                         f"--memory {format_bytes(limits.memory_bytes)}, and a policy process cannot get more "
+                         f"than its parent; give --memory {address_space / (1 << 30):.1f} or less, or raise the "
+                         f"limit (ulimit -v unlimited)")
+    _, file_size = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if file_size != unlimited and file_size < limits.file_bytes:
+        raise InputError(f"this shell limits files to {format_bytes(file_size)} (ulimit -f), below the "
+                         f"{format_bytes(limits.file_bytes)} a policy process may write (its printed output "
+                         f"included); raise the limit (ulimit -f unlimited)")
 
 
 def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_file: str | None,
@@ -57,10 +79,12 @@ def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_fi
         except SpecError as err:        # the data does not fit the spec: the file is at fault
             raise InputError(f"{trace_file}: {err.message}") from None
     else:
-        train = [build(spec, w, seed) for w in chosen]
+        with located_in(spec):
+            train = [build(spec, w, seed) for w in chosen]
     if not holdout:
         return train, []
-    holdouts, notes = holdout_sets(spec, seed, train)
+    with located_in(spec):
+        holdouts, notes = holdout_sets(spec, seed, train)
     return train + holdouts, notes
 
 
@@ -100,6 +124,7 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
         limits = SandboxLimits(timeout_s=timeout, memory_bytes=memory_bytes)
     except ValueError as err:
         raise InputError(f"sandbox limits: {err}") from None
+    check_environment(limits)
     with Sandbox(array=array, limits=limits) as sandbox:
         check_isolation(sandbox.isolation, require_isolation, notice or say)
         for wset in sets:

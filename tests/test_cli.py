@@ -1,6 +1,8 @@
 """The command line as a user runs it: real subprocesses, exit codes, messages, files on disk."""
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -97,3 +99,83 @@ def test_an_output_folder_that_cannot_be_written_is_an_input_error(tmp_path, com
     reason = err.strip().removeprefix(f"error: cannot write {out}/ (").removesuffix(
         "); choose a folder you can write to with --out")
     assert reason in ("Not a directory", "File exists")       # which one depends on the first call that fails
+
+
+def test_compile_keeps_other_files_and_gives_normal_permissions(tmp_path):
+    spec = tmp_path / "placement.adrs"
+    shutil.copy(os.path.join(ROOT, "specs/placement.adrs"), spec)
+    folder = tmp_path / "gen" / "placement"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    procs = [subprocess.Popen([sys.executable, "-m", "adrs_spec.cli", "compile", str(spec), "--out", str(tmp_path / "gen")],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=240)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    assert sorted(os.listdir(tmp_path / "gen")) == ["placement"]
+    assert sorted(os.listdir(folder)) == ["evaluator.py", "manifest.json", "notes.txt"]
+    assert (folder / "notes.txt").read_text() == "mine"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert oct(os.stat(tmp_path / "gen").st_mode & 0o777) == oct(0o777 & ~mask)
+    assert oct(os.stat(folder / "evaluator.py").st_mode & 0o777) == oct(0o666 & ~mask)
+
+
+def test_a_spec_that_is_a_fifo_is_refused_without_opening_it(tmp_path):
+    fifo = tmp_path / "spec.adrs"
+    os.mkfifo(fifo)
+    code, _, err = run("compile", str(fifo), cwd=tmp_path, timeout=60)
+    assert code == 2
+    assert err == f"error: {fifo}: is a FIFO (named pipe), not a file; give the path of a .adrs spec\n"
+
+
+def test_a_trace_with_nan_is_an_input_error_before_any_policy_runs(small_eplb, policies, tmp_path):
+    import numpy as np
+
+    trace = tmp_path / "load.npz"
+    load = np.full((4, 3, 16), 100.0)
+    load[2, 1, 7] = np.nan
+    np.savez(trace, load=load)
+    code, out, err = run("validate", str(small_eplb), os.path.join(policies, "round_robin.py"), "--trace",
+                         str(trace), "--json", cwd=tmp_path)
+    assert (code, out) == (2, "")
+    assert err == f"error: {trace}: the value at [2, 1, 7] is nan: it is not a finite number\n"
+
+
+NAN_SPEC = ('spec nan "A metric of 0 / 0"\nparam n: int = 3\ninstance {\n  observe load: float[n] >= 0\n}\n'
+            'policy assign(load) -> slot: int[n]\ninvariant in_range: forall i: slot[i] >= 0\n'
+            'metric nothing = 0.0 / 0.0\nscore nothing\n'
+            'workload w {\n  trace load: float[n] = uniform(low = 0.0, high = 1.0)\n}\n')
+
+
+def test_validate_json_writes_null_for_a_nan_metric(tmp_path):
+    import json
+
+    spec, policy = tmp_path / "nan.adrs", tmp_path / "zeros.py"
+    spec.write_text(NAN_SPEC)
+    policy.write_text("import numpy as np\n\ndef assign(load):\n    return np.zeros(len(load), dtype=np.int64)\n")
+    code, out, err = run("validate", str(spec), str(policy), "--json", cwd=tmp_path)
+    assert code == 0, err
+
+    def no_constants(name):
+        raise AssertionError(f"bare {name} in the JSON output")
+
+    report = json.loads(out, parse_constant=no_constants)
+    assert report["verdict"] == "VALID"
+    assert [(s["metrics"], s["score"]) for s in report["sets"]] == [({"nothing": None}, None)]
+
+
+@pytest.mark.parametrize("limit, message", [
+    ("ulimit -v 6000000", "this shell limits address space to 5.7 GiB (ulimit -v), below --memory 8.0 GiB, and a "
+                          "policy process cannot get more than its parent; give --memory 5.7 or less, or raise the "
+                          "limit (ulimit -v unlimited)"),
+    ("ulimit -f 1024", "this shell limits files to 1.0 MiB (ulimit -f), below the 64.0 MiB a policy process may "
+                       "write (its printed output included); raise the limit (ulimit -f unlimited)"),
+])
+def test_limits_of_the_calling_shell_are_named(small_eplb, policies, tmp_path, limit, message):
+    command = (f"{limit} && exec {sys.executable} -m adrs_spec.cli validate {small_eplb} "
+               f"{os.path.join(policies, 'round_robin.py')}")
+    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == f"error: {message}"

@@ -1,7 +1,10 @@
 """Trace files that replace a workload's generated trace: `.npz`, `.csv` and vLLM expert-load JSON.
 
 Every reader returns a float64 array and raises `InputError` naming the file, the place
-that broke (key, line and column, or record index) and what to do about it.
+that broke (key, line and column, or record index) and what to do about it. Nothing in a
+file can make a reader allocate more than the file's own size (an .npz member's header is
+checked against the bytes it holds) or recurse without bound (JSON nesting), and
+`check_values` refuses values a load cannot have before any policy sees them.
 """
 from __future__ import annotations
 
@@ -15,33 +18,88 @@ import numpy as np
 
 from adrs_spec.errors import InputError
 
+FLOAT32 = np.finfo(np.float32)
+
+
+# ---- values ----
+
+
+def check_values(array: np.ndarray, path: str) -> None:
+    """A trace holds loads (token counts, request rates): finite, >= 0, within float32 (the
+    evaluator's default precision) and not subnormal there, and no window (a slice along the
+    first axis) all zero, for which there is no balance to score."""
+    if array.size == 0:
+        raise InputError(f"{path}: the trace holds no values (shape {array.shape})")
+    problems = (
+        (~np.isfinite(array), "is not a finite number"),
+        (array < 0, "is negative; a trace holds loads (token counts), which are >= 0"),
+        (array > FLOAT32.max, f"is beyond float32 (at most {float(FLOAT32.max):.4g}), in which the evaluator "
+                              f"computes; scale the trace down"),
+        ((array > 0) & (array < FLOAT32.tiny), f"is subnormal in float32 (below {float(FLOAT32.tiny):.4g}), in "
+                                               f"which the evaluator computes; round it to 0 or scale the trace up"),
+    )
+    for bad, why in problems:
+        if bad.any():
+            at = [int(i) for i in np.argwhere(bad)[0]]
+            raise InputError(f"{path}: the value at {at} is {float(array[tuple(at)])!r}: it {why}")
+    windows = array.reshape(len(array), -1).sum(axis=1) if array.ndim > 1 else np.array([array.sum()])
+    if not windows.all():
+        where = f"window {int(np.argmin(windows != 0))} (counting from 0)" if array.ndim > 1 else "the trace"
+        raise InputError(f"{path}: {where} is all zeros; every window needs some load to be scored on")
+
+
 # ---- npz ----
+
+NPY_MAGIC = b"\x93NUMPY"
 
 
 def load_npz(path: str, key: str | None = None) -> np.ndarray:
-    """The array stored under `key`, or the file's only array when `key` is None."""
+    """The array stored under `key`, or the file's only array when `key` is None.
+
+    Read member by member with zipfile: a member that is not a .npy array, or whose header
+    declares more data than the member holds, is refused before anything is allocated."""
+    with open(path, "rb") as fh:
+        if fh.read(len(NPY_MAGIC)) == NPY_MAGIC:
+            raise InputError(f"{path}: holds a single .npy array, not an .npz archive; save it with numpy.savez")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as err:
         raise InputError(f"{path}: not a readable .npz file ({err}); save traces with numpy.savez") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise InputError(f"{path}: holds a single .npy array, not an .npz archive; save it with numpy.savez")
     with archive:
-        keys = list(archive.files)
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
         if key is None:
-            if len(keys) != 1:
-                listed = ", ".join(keys) if keys else "none"
-                raise InputError(f"{path}: holds {len(keys)} arrays ({listed}); name the one to use")
-            key = keys[0]
-        if key not in keys:
-            raise InputError(f"{path}: no array `{key}`; the arrays are {', '.join(keys) or 'none'}")
+            if len(members) != 1:
+                listed = ", ".join(members) if members else "none"
+                raise InputError(f"{path}: holds {len(members)} arrays ({listed}); name the one to use")
+            key = next(iter(members))
+        if key not in members:
+            raise InputError(f"{path}: no array `{key}`; the arrays are {', '.join(members) or 'none'}")
         try:
-            array = archive[key]
-        except ValueError as err:
-            raise InputError(f"{path}: array `{key}` cannot be read without pickle ({err}); store numbers") from None
-    if array.dtype.kind not in "iuf":
-        raise InputError(f"{path}: array `{key}` has dtype {array.dtype}; a trace holds numbers")
+            array = _read_member(archive, members[key], path, key)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise InputError(f"{path}: array `{key}` cannot be read ({err}); save traces with numpy.savez") from None
     return array.astype(np.float64)
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, key: str) -> np.ndarray:
+    where = f"{path}: member `{info.filename}`"
+    if not info.filename.endswith(".npy"):
+        raise InputError(f"{where} is not a numpy array (.npy); save traces with numpy.savez")
+    with archive.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise InputError(f"{where} is a .npy array of format {version}, which this reader does not know")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(fh)
+        header = fh.tell()
+    if dtype.hasobject or dtype.kind not in "iuf":
+        raise InputError(f"{path}: array `{key}` has dtype {dtype}; a trace holds numbers")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > info.file_size - header:
+        raise InputError(f"{where}: its header declares shape {shape} ({declared} bytes of {dtype}), but it "
+                         f"holds {max(0, info.file_size - header)} bytes of data; the file is damaged")
+    with archive.open(info) as fh:
+        return np.lib.format.read_array(fh, allow_pickle=False)
 
 
 # ---- csv ----
@@ -61,6 +119,7 @@ def load_csv(path: str) -> np.ndarray:
     The first row may be a header (a row with no number in it). Blank lines are skipped.
     """
     rows: list[list[float]] = []
+    reader = None
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
@@ -80,6 +139,9 @@ def load_csv(path: str) -> np.ndarray:
                 rows.append(values)
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not a text file ({err}); give a UTF-8 CSV of numbers") from None
+    except csv.Error as err:      # a field beyond csv.field_size_limit(), a NUL byte, ...
+        raise InputError(f"{path}: line {reader.line_num if reader else 1}: not a CSV of numbers ({err}); "
+                         f"give one number per field") from None
     if not rows:
         raise InputError(f"{path}: no records; give one row of numbers per record")
     array = np.asarray(rows, dtype=np.float64)
@@ -145,6 +207,8 @@ class _Scanner:
         while True:
             try:
                 obj, end = self.decoder.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise _Malformed("it is nested too deeply (lists of lists of lists ...)") from None
             except json.JSONDecodeError as err:
                 open_string = err.msg.startswith("Unterminated string")
                 if (err.pos >= len(self.buf) - _SLACK or open_string) and \
@@ -157,6 +221,19 @@ class _Scanner:
                 continue
             self.pos = end
             return obj
+
+
+def _finish_object(scan: _Scanner) -> None:
+    """Read the rest of the top-level object after `load_history`; nothing may follow it."""
+    while scan.peek() != "}":
+        scan.take(",")
+        scan.value()
+        scan.take(":")
+        scan.value()
+    scan.pos += 1
+    if scan.peek():
+        raise _Malformed(f"data follows the end of the top-level object ({scan.buf[scan.pos:scan.pos + 20]!r}); "
+                         f"give one JSON object")
 
 
 def _find_load_history(scan: _Scanner, path: str) -> None:
@@ -206,22 +283,31 @@ def _record_array(record, index: int, path: str) -> np.ndarray:
 
 
 def _stream_records(scan: _Scanner, path: str):
-    """Yield (index, array) for each record of the `load_history` array."""
+    """Yield (index, array) for each record of the `load_history` array, then check that the
+    file holds nothing after the top-level object."""
     index = 0
     try:
         if scan.peek() == "]":
-            return
-        while True:
-            yield index, _record_array(scan.value(), index, path)
-            index += 1
-            if scan.take(",]") == "]":
-                return
+            scan.pos += 1
+        else:
+            while True:
+                yield index, _record_array(scan.value(), index, path)
+                index += 1
+                if scan.take(",]") == "]":
+                    break
     except _Truncated:
         raise InputError(f"{path}: the file ends inside `load_history` at record {index} (counting from 0); "
                          f"the file looks truncated: copy it again") from None
     except _Malformed as err:
         raise InputError(f"{path}: record {index} of load_history (counting from 0) is not valid JSON: "
                          f"{err}") from None
+    try:
+        _finish_object(scan)
+    except _Truncated:
+        raise InputError(f"{path}: the file ends before its top-level object is closed; the file looks "
+                         f"truncated: copy it again") from None
+    except _Malformed as err:
+        raise InputError(f"{path}: after `load_history`: {err}") from None
 
 
 def load_vllm_expert_load(path: str, window: int = 100) -> np.ndarray:
