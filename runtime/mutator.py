@@ -22,7 +22,7 @@ import difflib
 import random
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from adrs_spec.runtime.edits import EditError, apply_tree, code_hash, evolve_blocks, first_line, inside
 
@@ -45,6 +45,37 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 # How many mutations one child gets, with their weights.
 MUTATIONS_PER_CHILD = ((1, 7.0), (2, 2.0), (3, 1.0))
+
+
+def kinds_of(description: str) -> list[str]:
+    """The kinds of mutation a Mutation's description lists, in order."""
+    return [part.split(":", 1)[0] for part in description.split("; ") if part.split(":", 1)[0] in DEFAULT_WEIGHTS]
+
+
+def adapted_weights(history: Iterable[tuple[str, bool]], base: dict[str, float] | None = None,
+                    limits: tuple[float, float] = (0.25, 4.0), prior_tries: float = 4.0) -> dict[str, float]:
+    """Kind weights leaning toward the kinds that have paid off in this run: each base weight
+    times the kind's success rate over the run's, clipped to `limits`. A kind's rate starts
+    from `prior_tries` tries at the run's rate, so a kind seldom or never tried keeps about
+    its base weight. `history` holds (description, success) for the children so far.
+
+    A pure function of the history, which a run keeps in its database: the weights are the
+    same after a resume, and a seeded run stays reproducible."""
+    base = dict(base or DEFAULT_WEIGHTS)
+    tries: dict[str, int] = {k: 0 for k in base}
+    wins: dict[str, int] = {k: 0 for k in base}
+    for description, success in history:
+        for kind in kinds_of(description):
+            if kind in tries:
+                tries[kind] += 1
+                wins[kind] += bool(success)
+    overall = (sum(wins.values()) + 1) / (sum(tries.values()) + 2)
+    low, high = limits
+    weights = {}
+    for kind, weight in base.items():
+        rate = (wins[kind] + prior_tries * overall) / (tries[kind] + prior_tries)
+        weights[kind] = weight * min(max(rate / overall, low), high)
+    return weights
 
 
 @dataclass(frozen=True)
@@ -76,6 +107,10 @@ class Mutator:
         """A child of `parent` (crossing over with `others` sometimes); EditError when no
         mutation of the blocks gives a new program in `max_tries` attempts."""
         evolve_blocks(parent)
+        try:
+            ast.parse(parent)
+        except SyntaxError as err:
+            raise EditError(f"the program to mutate does not parse: {err.msg} at line {err.lineno}") from None
         parent_hash = self._hash(parent)
         mates = _parse_others(others, parent_hash, self._hash)
         counts, count_weights = zip(*MUTATIONS_PER_CHILD)
@@ -418,12 +453,28 @@ def _literal(value: int | float) -> ast.expr:
 
 
 def constant_sites(program: Program, mates: list[ast.Module]) -> list[Site]:
+    """Number literals, but not the structural ones: integers that index or slice, and the
+    `+ 1` / `- 1` offsets of index arithmetic."""
     sites: list[Site] = []
     for node in program.nodes:
-        if _number(node) is None or (isinstance(node, ast.Constant) and _number(program.parents[id(node)]) is not None):
+        value = _number(node)
+        if value is None or (isinstance(node, ast.Constant) and _number(program.parents[id(node)]) is not None):
+            continue
+        if type(value) is int and _structural(program, node, value):
             continue
         sites.append(partial(_perturb_constant, program, node))
     return sites
+
+
+def _structural(program: Program, node: ast.expr, value: int) -> bool:
+    parent = program.parents[id(node)]
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Add, ast.Sub)) and abs(value) == 1:
+        return True
+    while not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Slice) or (isinstance(parent, ast.Subscript) and node is not parent.value):
+            return True
+        node, parent = parent, program.parents[id(parent)]
+    return False
 
 
 def _perturb_constant(program: Program, node: ast.expr, rng: random.Random) -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from adrs_spec.runtime import mutator as mutator_module
 from adrs_spec.runtime.edits import EVOLVE_END, EVOLVE_START, EditError, apply_tree, code_hash, evolve_blocks
-from adrs_spec.runtime.mutator import (DEFAULT_WEIGHTS, SITES, Mutation, Mutator, Program, sort_keys)
+from adrs_spec.runtime.mutator import (DEFAULT_WEIGHTS, SITES, Mutation, Mutator, Program, adapted_weights,
+                                       kinds_of, sort_keys)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,12 @@ def only(kind: str) -> Mutator:
 def test_constants_move_by_one_or_double_or_halve():
     assert last_lines(outcomes("x = 4\n", "constant")) == {"x = 5", "x = 3", "x = 8", "x = 2"}
     assert last_lines(outcomes("y = 0.5\n", "constant")) == {"y = 0.25", "y = 0.45", "y = 0.55", "y = 1.0"}
+    assert last_lines(outcomes("z = -2\n", "constant")) == {"z = -1", "z = -3", "z = -4"}
+
+
+def test_indices_slices_and_unit_offsets_are_not_tuned():
+    assert last_lines(outcomes("x = a[1:-1] + b[2] + c[i + 1] + (n - 1) * 3\n", "constant")) == {
+        f"x = a[1:-1] + b[2] + c[i + 1] + (n - 1) * {k}" for k in (2, 4, 6, 1)}
 
 
 def test_operators_and_comparisons_swap():
@@ -213,6 +220,26 @@ def test_a_block_with_nothing_to_change_is_an_edit_error():
     with pytest.raises(EditError) as info:
         Mutator(max_tries=5).mutate(code, [], random.Random(0))
     assert info.value.reason == "no mutation of the EVOLVE-BLOCK code gave a new program in 5 tries"
+
+
+def test_a_parent_that_does_not_parse_is_an_edit_error():
+    with pytest.raises(EditError) as info:
+        Mutator().mutate("def f(:\n", [], random.Random(0))
+    assert info.value.reason == "the program to mutate does not parse: invalid syntax at line 1"
+
+
+def test_adapted_weights_lean_toward_the_kinds_that_paid_off():
+    assert kinds_of("sort_order: sort key `a` -> `b` at line 3; constant: constant `1` -> `2` at line 4") == [
+        "sort_order", "constant"]
+    history = [("sort_order: a", True), ("sort_order: b", False), ("constant: c", False),
+               ("constant: c; name: d", False)]
+    base = {"sort_order": 1.0, "constant": 1.0, "name": 0.5, "crossover": 0.1}
+    # run rate 2/7; sort_order (1 + 4 * 2/7) / 6 = 1.25 times it; crossover never tried keeps its weight
+    assert adapted_weights(history, base) == pytest.approx(
+        {"sort_order": 1.25, "constant": 2 / 3, "name": 0.4, "crossover": 0.1})
+    assert adapted_weights([], base) == pytest.approx(base)
+    clipped = adapted_weights([("name: x", True)] * 50 + [("constant: y", False)] * 1000, base)
+    assert (clipped["name"], clipped["constant"]) == (0.5 * 4.0, 1.0 * 0.25)
 
 
 def test_unknown_weights_are_refused():
