@@ -6,6 +6,9 @@ replacement is re-indented to where the match was found). Only the lines between
 `# EVOLVE-BLOCK-START` and `# EVOLVE-BLOCK-END` may change; a program without markers is
 one block. Every failure is an EditError whose `reason` is written for the model to read.
 
+`apply_tree` is the same for the built-in mutator, which edits a syntax tree: the changed
+statements are re-rendered with ast.unparse, everything else is kept byte for byte.
+
 `normalize` and `code_hash` give the canonical form used to spot duplicate children:
 comments, docstrings, blank lines and formatting do not make a program new.
 """
