@@ -44,6 +44,12 @@ class Scope:
     context: str = "here"                                           # "in a score", for messages
     decls: Mapping[str, object] = field(default_factory=dict)       # every top-level declaration
 
+    @property
+    def static(self) -> bool:
+        """Whether the expression must have a value before any data: params, static lets,
+        sizes, ranges, requirements, workload values."""
+        return not self.tensors and not self.metrics and self.context == "here"
+
     def bind(self, var: ir.IndexVar) -> "Scope":
         return replace(self, indices={**self.indices, var.name: var})
 
@@ -112,8 +118,7 @@ class ExprChecker:
 
     def _unknown(self, name: str, span: Span, scope: Scope) -> SpecError:
         decl = scope.decls.get(name)
-        if not scope.tensors and scope.context == "here" and isinstance(decl, (ast.LetDecl, ast.FieldDecl,
-                                                                                 ast.OutputDecl)):
+        if scope.static and isinstance(decl, (ast.LetDecl, ast.FieldDecl, ast.OutputDecl)):
             kind = {ast.LetDecl: "a let computed per instance", ast.FieldDecl: "an instance field",
                     ast.OutputDecl: "a policy output"}[type(decl)]
             notes = ("a let that reduces (`sum(...)`, `max(...)`, ...) or reads a tensor is computed per "
@@ -162,6 +167,8 @@ class ExprChecker:
             bounds = [(eval_static(var.lo, env), eval_static(var.hi, env)) for env in corners]
         except (KeyError, TypeError, StaticDivisionByZero, NotStatic):
             return  # not static at the defaults: nothing to compare
+        if size is None or any(None in b for b in bounds):
+            return  # a param without a default
         for lo, hi in bounds:
             if lo < hi and (lo < 0 or hi > size):
                 raise SpecError(f"index `{var.name}` ranges over {lo} .. {hi}, but dimension {dim + 1} of "
@@ -289,6 +296,8 @@ class ExprChecker:
             lo, hi = eval_static(var.lo, scope.defaults), eval_static(var.hi, scope.defaults)
         except (KeyError, TypeError, StaticDivisionByZero, NotStatic):
             return
+        if lo is None or hi is None:
+            return  # a param without a default
         if lo >= hi:
             raise SpecError(f"the range {lo} .. {hi} of `{b.name}` is empty at the defaults", b.range.span,
                             notes=("ranges are half-open: `a .. b` holds a, a+1, ..., b-1",))
@@ -308,7 +317,14 @@ class ExprChecker:
         raise SpecError(f"cannot infer the range of index `{b.name}`: it never indexes a tensor directly",
                         b.span, notes=(f"give it a range, e.g. `{b.name} in 0 .. n`",))
 
+    def _static_reduction(self, op: str, span: Span) -> SpecError:
+        return SpecError(f"`{op}` reduces, which cannot be done here: this needs a value known before any data "
+                         f"(params and lets over them)", span,
+                         notes=("write the closed form, e.g. `n * (n - 1) // 2` for `sum(i in 0 .. n: i)`",))
+
     def _reduction(self, e: ast.Reduction, scope: Scope) -> ir.Expr:
+        if scope.static:
+            raise self._static_reduction(e.op, e.span)
         uses = [x for x in (e.where, e.body) if x is not None]
         vars_, inner = self.bind_vars(e.binders, uses, scope)
         where = None
@@ -331,6 +347,8 @@ class ExprChecker:
         return ir.Reduce(op, vars_, where, body, dtype, span)
 
     def _quant(self, e: ast.Quant, scope: Scope) -> ir.Expr:
+        if scope.static:
+            raise self._static_reduction(e.op, e.span)
         vars_, inner = self.bind_vars(e.binders, [e.body], scope)
         body = self.check(e.body, inner)
         return self._reduce("all" if e.op == "forall" else "any", vars_, None, body, e.span)

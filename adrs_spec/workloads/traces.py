@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import csv
 import json
+import lzma
 import math
 import re
 import zipfile
+import zlib
 
 import numpy as np
 
 from adrs_spec.errors import InputError
 
 FLOAT32 = np.finfo(np.float32)
+# What reading a damaged archive raises: a bad zip structure, a corrupt compressed stream, a
+# compression method or encryption zipfile does not support, a truncated member.
+ARCHIVE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
+                  NotImplementedError, RuntimeError)
 
 
 # ---- values ----
@@ -63,7 +69,7 @@ def load_npz(path: str, key: str | None = None) -> np.ndarray:
             raise InputError(f"{path}: holds a single .npy array, not an .npz archive; save it with numpy.savez")
     try:
         archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as err:
+    except ARCHIVE_ERRORS as err:
         raise InputError(f"{path}: not a readable .npz file ({err}); save traces with numpy.savez") from None
     with archive:
         members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
@@ -76,7 +82,7 @@ def load_npz(path: str, key: str | None = None) -> np.ndarray:
             raise InputError(f"{path}: no array `{key}`; the arrays are {', '.join(members) or 'none'}")
         try:
             array = _read_member(archive, members[key], path, key)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        except ARCHIVE_ERRORS as err:
             raise InputError(f"{path}: array `{key}` cannot be read ({err}); save traces with numpy.savez") from None
     return array.astype(np.float64)
 
