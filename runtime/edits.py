@@ -473,7 +473,8 @@ def apply_tree(parent: str, tree: ast.Module) -> str:
         if not inside(blocks, first, last):
             raise EditError(f"the change reaches lines {first + 1}-{last}, outside {describe_blocks(blocks)}")
     for first, last, rendered in sorted(edits, key=lambda e: -e[0]):
-        newline = "\r\n" if lines[first].endswith("\r\n") else "\n"
+        near = lines[min(first, len(lines) - 1)] if lines else "\n"
+        newline = "\r\n" if near.endswith("\r\n") else "\n"
         lines[first:last] = [line + newline for line in rendered]
     child = "".join(lines)
     if not parent.endswith("\n") and child.endswith("\n"):

@@ -242,6 +242,12 @@ def test_apply_tree_inserts_and_deletes_statements_inside_the_block():
         "    y = x + 1   # changed, so this comment goes\n", "")
 
 
+def test_apply_tree_appends_at_the_end_of_a_file_without_final_newline():
+    code = "def f(x):\n    return x\ny = f(1)"
+    tree = changed(code, lambda t: t.body.append(copy.deepcopy(t.body[-1])))
+    assert apply_tree(code, tree) == "def f(x):\n    return x\ny = f(1)\ny = f(1)"
+
+
 def test_apply_tree_refuses_changes_outside_the_blocks_and_no_change():
     tree = changed(TREE_PARENT, lambda t: setattr(t.body[1].value, "value", 4))
     with pytest.raises(EditError) as info:
