@@ -10,6 +10,8 @@ import errno
 import os
 import shutil
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -202,27 +204,24 @@ def test_signals_to_the_caller_and_the_worker_fail_and_both_live_on(sandbox):
 # ---------------------------------------------------------------- a layer that fails
 def test_a_layer_that_cannot_be_applied_is_an_error_not_a_downgrade(tmp_path):
     """Without CAP_SYS_ADMIN and without a user namespace, a network namespace is refused:
-    `isolate` raises IsolationFailed (the sandbox then fails the candidate, kind `isolation`)."""
-    from adrs_spec.sandbox import isolation, syscalls
-
-    claims = isolation.Isolation(None, userns=False, netns=True, no_caps=False, no_new_privs=False, seccomp=False)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                   # a child, so this process keeps its capabilities
+    `isolate` raises IsolationFailed (the sandbox then fails the candidate, kind `isolation`).
+    In a fresh interpreter, so this process keeps its capabilities."""
+    script = """if True:
+        import sys
+        from adrs_spec.sandbox import isolation, syscalls
+        claims = isolation.Isolation(None, userns=False, netns=True, no_caps=False, no_new_privs=False,
+                                     seccomp=False)
+        syscalls.drop_capabilities()
         try:
-            syscalls.drop_capabilities()
-            try:
-                isolation.isolate(claims, [], [str(tmp_path)], str(tmp_path))
-                os.write(write, b"applied")
-            except isolation.IsolationFailed as error:
-                os.write(write, str(error).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        message = pipe.read()
-    os.waitpid(pid, 0)
-    assert message == "the sandbox could not isolate the policy process: [Errno 1] unshare: Operation not permitted"
+            isolation.isolate(claims, [], [sys.argv[1]], sys.argv[1])
+            print("applied")
+        except isolation.IsolationFailed as error:
+            print(error)
+    """
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+    assert proc.stdout == ("the sandbox could not isolate the policy process: [Errno 1] unshare: "
+                           "Operation not permitted\n"), proc.stderr
 
 
 def test_cold_mode_reports_the_same_layers_and_leaves_no_process(sandbox):
