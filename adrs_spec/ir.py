@@ -224,6 +224,20 @@ class Invariant:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """`claim name: forall vars: body`: a property the author believes the invariants imply.
+
+    Never checked at run time (the generated evaluator ignores claims); `adrs-spec check`
+    proves it with Z3 at a bounded size, or refutes it with a counterexample."""
+
+    name: str
+    vars: tuple[IndexVar, ...]
+    body: Expr
+    span: Span
+    source_line: int
+
+
+@dataclass(frozen=True)
 class Metric:
     """A scalar per instance, aggregated over instances with `aggregate` (mean, min, max, sum)."""
 
@@ -339,6 +353,7 @@ class Spec:
     holdouts: tuple[Holdout, ...]
     source_name: str
     source_sha256: str
+    claims: tuple[Claim, ...] = ()                # spec order
 
     def tensor(self, name: str) -> Tensor:
         for t in self.tensors:

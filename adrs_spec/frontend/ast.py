@@ -233,6 +233,16 @@ class InvariantDecl:
 
 
 @dataclass(frozen=True)
+class ClaimDecl:
+    """`claim name: expr`: a property the author believes the invariants imply (checked by Z3)."""
+
+    name: str
+    name_span: Span
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
 class MetricDecl:
     name: str
     name_span: Span
@@ -341,7 +351,7 @@ class HoldoutDecl:
     span: Span
 
 
-Decl = Union[SpecDecl, ParamDecl, RequireDecl, LetDecl, InstanceDecl, PolicyDecl, InvariantDecl,
+Decl = Union[SpecDecl, ParamDecl, RequireDecl, LetDecl, InstanceDecl, PolicyDecl, InvariantDecl, ClaimDecl,
              MetricDecl, BoundDecl, ObjectiveDecl, ScoreDecl, ToleranceDecl, WorkloadDecl, HoldoutDecl]
 
 

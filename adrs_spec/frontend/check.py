@@ -39,6 +39,7 @@ class Context:
     policy: ir.Policy | None = None
     requires: list[tuple[ir.Expr, str]] = field(default_factory=list)
     invariants: list[ir.Invariant] = field(default_factory=list)
+    claims: list[ir.Claim] = field(default_factory=list)
     metrics: dict[str, ir.Metric] = field(default_factory=dict)
     bounds: list[ir.Bound] = field(default_factory=list)
     objectives: list[ir.Objective] = field(default_factory=list)
@@ -368,6 +369,22 @@ def _output_readers(ctx: Context) -> set[str]:
     return ctx.output_readers
 
 
+# ---- pass 6b: claims (checked by Z3 only, never at run time) ----
+def check_claims(ctx: Context) -> None:
+    for d in ctx.of(ast.ClaimDecl):
+        binders: list[ast.Binder] = []
+        body = d.expr
+        while isinstance(body, ast.Quant) and body.op == "forall":
+            binders.extend(body.binders)
+            body = body.body
+        vars_, inner = ctx.exprs.bind_vars(tuple(binders), [body], ctx.instance_scope())
+        x = ctx.exprs.check(body, inner)
+        if x.dtype != "bool":
+            raise SpecError(f"a claim must be a condition, but this is {x.dtype}", body.span,
+                            notes=("compare it, e.g. `sum(p: x[p]) == n`",))
+        ctx.claims.append(ir.Claim(d.name, vars_, x, d.name_span, d.span.line))
+
+
 # ---- pass 7: metrics, bounds, objectives, score ----
 def check_metrics(ctx: Context) -> None:
     for d in ctx.of(ast.MetricDecl):
@@ -424,7 +441,7 @@ def check_unused(ctx: Context) -> None:
 
 PASSES = ("collect_declarations", "check_params", "check_static_lets", "check_instance", "check_policy",
           "check_tensor_lets",
-          "check_requires", "check_invariants", "check_metrics", "check_scoring", "check_workloads",
+          "check_requires", "check_invariants", "check_claims", "check_metrics", "check_scoring", "check_workloads",
           "check_unused")
 
 
@@ -446,7 +463,7 @@ def check(tree: ast.SpecFile, source: Source) -> Checked:
         metrics=tuple(ctx.metrics.values()), bounds=tuple(ctx.bounds), objectives=tuple(ctx.objectives),
         score=ctx.score, tolerance=ctx.tolerance, workloads=tuple(ctx.workloads),
         holdouts=tuple(ctx.holdouts), source_name=source.name,
-        source_sha256=hashlib.sha256(source.text.encode()).hexdigest())
+        source_sha256=hashlib.sha256(source.text.encode()).hexdigest(), claims=tuple(ctx.claims))
     if None not in ctx.defaults.values():
         try:
             bind(spec)

@@ -201,6 +201,9 @@ class _ToAst(Transformer):
     def invariant_decl(self, meta, name, expr):
         return ast.InvariantDecl(str(name), _span_of(name), expr, _span_of(meta))
 
+    def claim_decl(self, meta, name, expr):
+        return ast.ClaimDecl(str(name), _span_of(name), expr, _span_of(meta))
+
     def metric_decl(self, meta, name, expr, agg):
         agg_name = ast.Name(str(agg), _span_of(agg)) if agg else None
         return ast.MetricDecl(str(name), _span_of(name), expr, agg_name, _span_of(meta))
@@ -249,7 +252,7 @@ class _ToAst(Transformer):
 
 # ---- error translation: Lark's terminal names -> words of the language ----
 _EXPR_START = {"INT", "FLOAT", "BOOL", "NAME", "LPAR", "ADD_OP", "IF", "NOT", "QUANT"}
-_DECL_START = {"SPEC", "PARAM", "REQUIRE", "LET", "INSTANCE", "POLICY", "INVARIANT", "METRIC",
+_DECL_START = {"SPEC", "PARAM", "REQUIRE", "LET", "INSTANCE", "POLICY", "INVARIANT", "CLAIM", "METRIC",
                "BOUND", "OBJECTIVE", "SCORE", "TOLERANCE", "WORKLOAD", "HOLDOUT"}
 _WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a quoted title",

@@ -124,6 +124,8 @@ def decl(d) -> str:
         return f"policy {d.name}({', '.join(a.name for a in d.args)})\n  -> {outs}"
     if isinstance(d, ast.InvariantDecl):
         return f"invariant {d.name}: {expr(d.expr)}"
+    if isinstance(d, ast.ClaimDecl):
+        return f"claim {d.name}: {expr(d.expr)}"
     if isinstance(d, ast.MetricDecl):
         agg = f" aggregate {d.aggregate.name}" if d.aggregate else ""
         return f"metric {d.name} = {expr(d.expr)}{agg}"
