@@ -59,7 +59,8 @@ class Algebra(Protocol):
     def le(self, a, b): ...
     def eq(self, a, b): ...
     def total(self, xs: Sequence, zero): ...      # the sum of numbers of one kind, `zero` for none
-    def floor_div_positive(self, a, b): ...       # ints, b > 0
+    def floor_div_positive(self, a, b): ...       # ints; only its value for b > 0 is used
+    def mod_positive(self, a, b): ...             # ints, in 0 .. b - 1; only its value for b > 0 is used
     def quotient(self, a, b): ...                 # reals; only its value for b != 0 is used
     def floor(self, x): ...                       # a finite real -> int
     def to_real(self, i): ...                     # int -> real
@@ -224,14 +225,14 @@ def to_int(m: Algebra, fn: str, a: Ext):
 # ---- ints ----
 def floor_divide(m: Algebra, a, b):
     """Python's `a // b`; 0 when b is 0."""
-    positive = m.floor_div_positive(a, m.where(m.lt(0, b), b, 1))
-    negative = m.floor_div_positive(m.neg(a), m.where(m.lt(b, 0), m.neg(b), 1))
-    return m.where(m.eq(b, 0), 0, m.where(m.lt(0, b), positive, negative))
+    return m.where(m.eq(b, 0), 0, m.where(m.lt(0, b), m.floor_div_positive(a, b),
+                                          m.floor_div_positive(m.neg(a), m.neg(b))))
 
 
 def modulo(m: Algebra, a, b):
     """Python's `a % b` (the sign of b); 0 when b is 0."""
-    return m.where(m.eq(b, 0), 0, m.sub(a, m.mul(b, floor_divide(m, a, b))))
+    return m.where(m.eq(b, 0), 0, m.where(m.lt(0, b), m.mod_positive(a, b),
+                                          m.neg(m.mod_positive(m.neg(a), m.neg(b)))))
 
 
 def int_power(m: Algebra, a, exponent):
@@ -396,7 +397,10 @@ class PythonAlgebra:
         return sum(xs, zero)
 
     def floor_div_positive(self, a, b):
-        return a // b
+        return a // b if b > 0 else 0
+
+    def mod_positive(self, a, b):
+        return a % b if b > 0 else 0
 
     def quotient(self, a, b):
         return np.float64(a) / np.float64(b) if b != 0 else np.float64(0.0)
