@@ -250,12 +250,26 @@ def _rank_function(spec: ir.Spec, inv: ir.Invariant, planes: RankPlanes) -> str:
 
 def _rank_name(spec: ir.Spec, inv: ir.Invariant) -> str:
     """The Python name of the invariant's one-rank function, distinct from every spec name."""
-    taken = {py_name(t.name) for t in spec.tensors} | {py_name(i.name) for i in spec.invariants} | \
-        {py_name(m.name) for m in spec.metrics} | {py_name(p.name) for p in spec.params}
+    taken = _python_names(spec)
     name = py_name(inv.name) + "_on_rank"
     while name in taken:
         name += "_"
     return name
+
+
+_NAMES_CACHE: dict[int, tuple[ir.Spec, frozenset]] = {}
+
+
+def _python_names(spec: ir.Spec) -> frozenset:
+    """The Python names of every spec name, computed once per spec (a spec with thousands of
+    invariants asks once per invariant)."""
+    cached = _NAMES_CACHE.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        names = frozenset(py_name(d.name) for group in (spec.tensors, spec.invariants, spec.metrics, spec.params)
+                          for d in group)
+        _NAMES_CACHE.clear()
+        cached = _NAMES_CACHE[id(spec)] = (spec, names)
+    return cached[1]
 
 
 def _invariant_function(spec: ir.Spec, inv: ir.Invariant) -> str:

@@ -143,6 +143,29 @@ CASES = [
 ]
 
 
+CASES += [
+    ("reduction_in_require", BASE.replace("require n % k == 0", "require sum(i in 0 .. n: i) > 0"),
+     "toy.adrs:4:9: error: `sum` reduces, which cannot be done here: this needs a value known before any data "
+     "(params and lets over them)\n"
+     "  require sum(i in 0 .. n: i) > 0\n"
+     "          ^^^^^^^^^^^^^^^^^^^\n"
+     "  note: write the closed form, e.g. `n * (n - 1) // 2` for `sum(i in 0 .. n: i)`"),
+    ("forall_as_size", BASE.replace("slot: int[n]", "slot: int[if forall i in 0 .. 2: true then n else 1]"),
+     "toy.adrs:10:40: error: `forall` reduces, which cannot be done here: this needs a value known before any "
+     "data (params and lets over them)\n"
+     "  policy assign(load, k) -> slot: int[if forall i in 0 .. 2: true then n else 1], share: float[n]\n"
+     "                                         ^^^^^^^^^^^^^^^^^^^^^^^^\n"
+     "  note: write the closed form, e.g. `n * (n - 1) // 2` for `sum(i in 0 .. n: i)`"),
+]
+
+
+def test_a_param_without_a_default_skips_the_checks_at_the_defaults():
+    # found by fuzzing: the range check compared an index bound with the missing default
+    spec = checked(BASE.replace("param n: int = 4 in 1 .. 10", "param n: int in 1 .. 10")
+                   + "let first[i in 0 .. 3] = load[i]\nlet all_of[i in 0 .. n] = load[i]\n")
+    assert spec.params[0].default is None and [t.name for t in spec.tensors][-2:] == ["first", "all_of"]
+
+
 @pytest.mark.parametrize("name, text, expected", CASES, ids=[c[0] for c in CASES])
 def test_hostile_spec_message(name, text, expected):
     assert render_error(text) == expected
