@@ -444,6 +444,15 @@ def evaluate_in_chunks(batched, instances: Mapping, outputs: Mapping, fields: Ma
     return jax.tree.map(lambda *xs: jnp.concatenate(xs)[:batch], *parts)
 
 
+def merge_parts(results: list[dict]) -> dict:
+    """One result of the whole spec from the results of the parts its guards are compiled in."""
+    out: dict = {"passed": {}, "witness": {}, "metrics": {}}
+    for result in results:
+        for key, values in out.items():
+            values.update(result[key])
+    return out
+
+
 def host_array(x, dtype: str, s, name: str = "") -> np.ndarray:
     """A batch (B, ...) in the evaluator's dtype and aligned host memory (copied only if need be)."""
     x = np.asarray(x)

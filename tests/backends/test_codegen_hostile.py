@@ -100,3 +100,23 @@ def test_code_that_does_not_parse_is_a_compiler_bug():
     with pytest.raises(CompilerBug) as info:
         check_python({"evaluator.py": "def f(:\n", "manifest.json": "{"}, "toy")
     assert str(info.value).startswith("the generated toy/evaluator.py does not compile (invalid syntax")
+
+
+def test_many_invariants_are_compiled_in_parts_and_agree_with_the_reference():
+    from adrs_spec.backends.jax_codegen import GUARDS_PER_PART
+
+    count = 2 * GUARDS_PER_PART + 5
+    spec = spec_of(TOY + "".join(f"invariant v{j}: forall i: slot[i] >= {j % 7 - 4}\n" for j in range(count)))
+    code = generate(spec, "test")["evaluator.py"]
+    assert "def per_instance(s: Statics, t: dict, part: int = 0) -> dict:" in code
+    assert "    parts = [compiled(part) for part in range(3)]" in code
+    fields = {"load": np.array([1.0, 2.0, 3.0, 4.0])}
+    evaluator = Evaluator(spec, compile_in_memory(spec))
+    outputs = [{"slot": np.array([0, 1, 1, 0]) - shift} for shift in range(4)]
+    for out, got in zip(outputs, evaluator.evaluate_batch({}, [fields] * 4, outputs)):
+        ref = evaluate_instance(spec, bind(spec, {}), {**fields, **out})
+        assert [(g.name, g.passed, g.witness) for g in got.guards] == \
+            [(g.name, g.passed, g.witness) for g in ref.guards]
+        assert got.metrics == ref.metrics
+    (first,) = evaluator.evaluate_batch({}, [fields], outputs[:1])
+    assert {g.name for g in first.guards if not g.passed} == {f"v{j}" for j in range(count) if j % 7 > 4}
