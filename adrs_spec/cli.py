@@ -117,7 +117,8 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str, check_only: bool) -> None:
 @main.command("workloads")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder to write (replaced atomically): one .npz per set and manifest.json.")
+              help="Folder to write into: one .npz per set and manifest.json, each replaced atomically; "
+                   "other files there are left alone.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Seed of every generator; same seed, same bytes.")
 @click.option("--no-auto", is_flag=True, help="Only the declared holdouts, not the automatic ones.")
@@ -130,15 +131,16 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
     auto_shapes (other param tuples that satisfy every `require`, found by Z3) and
     auto_boundary (extreme instances). Holdout data is for validation and reports only.
     """
-    from adrs_spec.frontend.check import compile_file
+    from adrs_spec.frontend.check import compile_file, located_in
     from adrs_spec.workloads.holdouts import holdout_sets, training_sets
     from adrs_spec.workloads.store import write_sets
 
     ir_spec = compile_file(spec)
     if not ir_spec.workloads:
         _fail(f"{spec}: the spec declares no `workload`; add one (see specs/eplb.adrs)", EXIT_INPUT)
-    train = training_sets(ir_spec, seed)
-    holdouts, notes = holdout_sets(ir_spec, seed, train, auto=not no_auto)
+    with located_in(ir_spec):
+        train = training_sets(ir_spec, seed)
+        holdouts, notes = holdout_sets(ir_spec, seed, train, auto=not no_auto)
     with _writing(out_dir):
         manifest = write_sets(train + holdouts, out_dir, ir_spec.name, ir_spec.source_sha256, seed)
     click.echo(f"wrote {len(manifest['sets'])} workload sets for `{ir_spec.name}` to {out_dir}/ (seed {seed})")

@@ -122,3 +122,20 @@ def test_a_file_it_did_not_write_is_never_replaced(tmp_path, name):
     assert err == (f"error: {out / name} exists and was not written by `adrs-spec workloads`; move it away or "
                    f"choose another --out (nothing was written)\n")
     assert os.listdir(out) == [name] and (out / name).read_text() == "not yours"
+
+
+def test_a_workload_too_big_to_draw_is_a_located_spec_error(tmp_path):
+    from adrs_spec.workloads.build import format_bytes, memory_limit
+
+    spec = tmp_path / "toy.adrs"
+    spec.write_text(TOY.replace("cases 3\n", "cases 3\n  windows = 100000000000\n")
+                    .replace("float[n] = uniform", "float[windows, n] = uniform")
+                    .replace("\n}\nholdout", "\n  instances w in 0 .. windows: load = load[w]\n}\nholdout"))
+    code, out, err = run_cli("workloads", str(spec), "--out", str(tmp_path / "w"), cwd=tmp_path)
+    assert (code, out) == (1, "")
+    assert err == (f"{spec}:10:1: error: workload `w` would need about 26.2 TiB of memory (3 case(s) of about "
+                   f"8.7 TiB); the limit is {format_bytes(memory_limit())}\n"
+                   "  workload w {\n"
+                   "  ^^^^^^^^^^^^\n"
+                   "  note: lower `cases`, or the sizes of the traces (`windows`, the params of their dimensions)\n")
+    assert not (tmp_path / "w").exists()
