@@ -85,10 +85,13 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str, check_only: bool) -> None:
     """Check SPECS and write their evaluators to OUT/NAME/.
 
     Each spec is parsed and checked (names, types, shapes, index ranges, requires at the
-    defaults); errors are printed as file:line:col with the source line. Then the JAX
-    backend writes OUT/NAME/evaluator.py (guards + simulator, jit + vmap) and
+    defaults); errors are printed as file:line:col with the source line. Z3 then runs the
+    fast checks of `adrs-spec check` (requires, defaults, consistency at a tiny size): a
+    spec whose invariants admit no valid output fails, the other findings are notes. Then
+    the JAX backend writes OUT/NAME/evaluator.py (guards + simulator, jit + vmap) and
     OUT/NAME/manifest.json. Writing is atomic: a failed compile leaves OUT untouched.
     """
+    from adrs_spec.backends.z3.run import fast_checks
     from adrs_spec.compile import compile_spec, check_generated, write_generated
 
     stale = []
@@ -96,6 +99,10 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str, check_only: bool) -> None:
         result = compile_spec(path)
         for warning in result.warnings:
             click.echo(warning.render().replace(": error: ", ": warning: ", 1), err=True)
+        z3_lines, unusable = fast_checks(result.spec, path)
+        if unusable:
+            _fail("\n".join([f"{path}: its invariants admit no valid output; nothing written", *z3_lines]),
+                  EXIT_INVALID)
         if check_only:
             problems = check_generated(result, out_dir)
             if problems:
@@ -103,12 +110,14 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str, check_only: bool) -> None:
                 click.echo(f"STALE  {path}: " + "; ".join(problems), err=True)
             else:
                 click.echo(f"OK     {path}: {out_dir}/{result.spec.name}/ is up to date")
+            click.echo("\n".join(z3_lines), err=True)
             continue
         with _writing(out_dir):
             folder = write_generated(result, out_dir)
         click.echo(f"compiled {path} -> {folder}/ ({', '.join(sorted(result.files))}) "
                    f"in {result.seconds * 1000:.0f} ms")
         click.echo("  " + result.summary())
+        click.echo("\n".join(z3_lines), err=True)
     if stale:
         _fail(f"{len(stale)} spec(s) have stale generated code; run `adrs-spec compile "
               f"{' '.join(stale)}`", EXIT_INVALID)
@@ -288,6 +297,36 @@ def evolve_cmd(spec, initial, iterations, seed, run_dir, config_file, resume, wo
         click.echo(render_summary(summary))
     if summary["stopped"].startswith("interrupted"):
         sys.exit(130)
+
+
+@main.command("check")
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@click.option("--timeout", "timeout_s", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds per solver query; a query that runs out is UNKNOWN, never an error.")
+@click.option("--size", "size", default=None, metavar="NAME=N,...",
+              help="Int params to check at, e.g. experts=8,replicas=12,gpus=4 (keys a spec lacks are ignored "
+                   "for it); the others are the smallest that satisfy the requires.")
+@user_errors
+def check_cmd(specs: tuple[str, ...], as_json: bool, timeout_s: float, size: str | None) -> None:
+    """Check SPECS with Z3 at a small bounded size: a verdict per check, with its location.
+
+    \b
+    requires     the `require`s are satisfiable, and the defaults meet them
+    consistency  the invariants admit a valid output (else: the conflicting ones)
+    guard        each invariant rules out an output the others allow (else: which imply
+                 it, a note; an error when nothing can violate it)
+    bound        each `bound` holds for every allowed input and valid output (else: the
+                 loophole, as tensors and metric values)
+    claim        each `claim` follows from the invariants (else: a counterexample)
+
+    Verdicts: PROVED (at the size tried), REFUTED (with a concrete model), UNKNOWN (the
+    solver ran out of time), SKIPPED (a construct the encoding does not express). Exit 1 if
+    any check is REFUTED, 2 for bad input, 0 otherwise.
+    """
+    from adrs_spec.backends.z3.run import check_files
+
+    sys.exit(check_files(specs, size, timeout_s, as_json, click.echo))
 
 
 if __name__ == "__main__":  # pragma: no cover

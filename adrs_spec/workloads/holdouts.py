@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from adrs_spec import ir
-from adrs_spec.backends.z3_shapes import shape_tuples
+from adrs_spec.backends.z3.shapes import shape_tuples
 from adrs_spec.errors import SpecError
 from adrs_spec.statics import eval_static
 from adrs_spec.workloads.boundary import boundary_cases
@@ -84,11 +84,11 @@ def _shapes(spec: ir.Spec, base: ir.Workload):
     if not defaults:
         return [], "the spec has no int params"
     targets = [{k: max(1, v // 4) for k, v in defaults.items()}]
-    found = shape_tuples(spec, targets, exclude=[defaults])
-    if not found:
-        return [], "Z3 found no other param tuple that satisfies the requirements"
+    search = shape_tuples(spec, targets, exclude=[defaults])
+    if not search.tuples:            # none exists, Z3 ran out of time, or it cannot read the requires
+        return [], search.reason
     span = base.span
-    return [ir.Assign(k, ir.Const(v, "int", span), span) for k, v in found[0].items()], ""
+    return [ir.Assign(k, ir.Const(v, "int", span), span) for k, v in search.tuples[0].items()], ""
 
 
 def _load_fields(spec: ir.Spec, workload: ir.Workload) -> list[str]:

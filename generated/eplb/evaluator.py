@@ -17,7 +17,7 @@ from adrs_spec.backends import jax_support as rt
 
 SPEC = 'eplb'
 SOURCE = 'specs/eplb.adrs'
-SOURCE_SHA256 = 'bc1d12f17e98402e74af46d3fa4058d56634e89778caca72b09600c4a7edee04'
+SOURCE_SHA256 = '175bef342d7ddd2837f5e454b60994304ba4350246f0cd88a3994031ae67222f'
 COMPILER_VERSION = '0.1.0'
 TOLERANCE = 0.0001
 # name: (dtype, default)
@@ -110,7 +110,7 @@ def shapes(s: Statics) -> dict[str, tuple[int, ...]]:
 
 
 # ---- the simulator: tensor lets, per instance ----
-# eplb.adrs:64 let slot_load
+# eplb.adrs:73 let slot_load
 def slot_load(s: Statics, next_, phy2log, logcnt):
     """slot_load[l, p] = next[l, phy2log[l, p]] / logcnt[l, phy2log[l, p]]"""
     l = np.arange(s.layers)  # (layers,)
@@ -121,7 +121,7 @@ def slot_load(s: Statics, next_, phy2log, logcnt):
     return next_at / logcnt_at.astype(s.float_dtype)
 
 
-# eplb.adrs:65 let gpu_load
+# eplb.adrs:74 let gpu_load
 def gpu_load(s: Statics, slot_load):
     """gpu_load[l, g in 0 .. gpus] = sum(p in g * slots .. (g + 1) * slots: slot_load[l, p])"""
     # slot_load[.., p] over blocks of `g`: a reshape, no gather
@@ -208,7 +208,7 @@ def slots_listed_once(s: Statics, log2phy, logcnt):
     return rt.first_violation(ok, (l[:, None], p))
 
 
-# eplb.adrs:67 invariant no_dropped_tokens
+# eplb.adrs:76 invariant no_dropped_tokens
 def no_dropped_tokens(s: Statics, next_, gpu_load):
     """forall l: sum(g: gpu_load[l, g]) ~= sum(e: next[l, e])"""
     sum_g = jnp.sum(gpu_load, axis=-1)  # (layers,)
@@ -219,15 +219,15 @@ def no_dropped_tokens(s: Statics, next_, gpu_load):
 
 
 # ---- metrics, per instance ----
-# eplb.adrs:71 metric balance
+# eplb.adrs:85 metric balance
 def balance(s: Statics, gpu_load):
-    """balance = sum(l: mean(g: gpu_load[l, g])) / sum(l: max(g: gpu_load[l, g]))  (aggregate:
-        mean)"""
-    mean_g = jnp.mean(gpu_load, axis=-1)  # (layers,)
-    sum_l = jnp.sum(mean_g, axis=-1)  # ()
+    """balance = if sum(l: max(g: gpu_load[l, g])) > 0 then sum(l: mean(g: gpu_load[l, g])) /
+        sum(l: max(g: gpu_load[l, g])) else 1  (aggregate: mean)"""
     max_g = jnp.max(gpu_load, axis=-1)  # (layers,)
-    sum_l_2 = jnp.sum(max_g, axis=-1)  # ()
-    return jnp.asarray(sum_l / sum_l_2, dtype=s.float_dtype)
+    sum_l = jnp.sum(max_g, axis=-1)  # ()
+    mean_g = jnp.mean(gpu_load, axis=-1)  # (layers,)
+    sum_l_2 = jnp.sum(mean_g, axis=-1)  # ()
+    return jnp.where(sum_l > 0.0, sum_l_2 / sum_l, 1.0)  # ()
 
 
 # ---- one instance, and the batched evaluator ----

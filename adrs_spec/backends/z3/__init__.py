@@ -1,0 +1,12 @@
+"""The Z3 backend: the spec's IR encoded for a solver at bounded sizes.
+
+    values, terms, algebra   how ints, floats and conditions become Z3 terms
+    encode                   the IR at one size: variables, lets, invariants, claims, metrics
+    sizes, shapes            the params: the size the checks run at; tuples that meet the requires
+    solve, verdicts          one query with a timeout; PROVED / REFUTED / UNKNOWN / SKIPPED
+    checks, models, report   the spec checks, their concrete models, and how they are printed
+    run                      what `adrs-spec check` and the fast checks of `compile` do
+
+It reads the IR (adrs_spec.ir) and the operator table (adrs_spec.lang.operators), and no
+other backend; the reference interpreter evaluates the parts that read no tensor.
+"""
