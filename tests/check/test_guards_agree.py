@@ -26,7 +26,7 @@ from adrs_spec.statics import bind, shape_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED = ["specs/eplb.adrs", "specs/placement.adrs"]
-RANDOM_CASES = 60
+RANDOM_CASES = 40
 
 
 class Judge:
@@ -96,7 +96,7 @@ def cases_for(spec, params, judge, rng):
     env = bind(spec, params)
     cases = [(random_inputs(spec, env, rng), random_outputs(spec, env, judge.domain, rng))
              for _ in range(RANDOM_CASES)]
-    for _ in range(4):
+    for _ in range(3):
         inputs = random_inputs(spec, env, rng)
         valid = valid_output(judge, inputs)
         assert valid is not None

@@ -94,6 +94,21 @@ class Z3Algebra:
             return linear([(self.and_(cond, f), c) for f, c in then.terms] + [(cond, then.const)], 0)
         return ite(cond, int_term(then), int_term(else_))
 
+    def choose(self, choices):
+        """The number or condition whose condition holds, when exactly one does: a flat
+        one-hot (ints), a flat sum of ifs (other numbers) or a disjunction (conditions)."""
+        values = [v for _, v in choices]
+        if all(is_condition(v) for v in values):
+            return self.or_(*(self.and_(c, v) for c, v in choices))
+        if all(is_int_value(v) or isinstance(v, OneHot) for v in values):
+            return one_hot([(w, self.and_(c, f)) for c, v in choices for w, f in _pairs(v)])
+        if any(is_real(v) or isinstance(v, (float, z3.RatNumRef)) for v in values):
+            ints = [_as_int(v) for v in values]
+            if all(i is not None for i in ints):
+                return IntAsReal(self.choose([(c, i) for (c, _), i in zip(choices, ints)]))
+            return z3.Sum([ite(bool_term(c), real_term(v), z3.RealVal(0)) for c, v in choices])
+        return z3.Sum([ite(bool_term(c), int_term(v), z3.IntVal(0)) for c, v in choices])
+
     # ---- arithmetic ----
     def add(self, a, b):
         if is_int_value(a) and is_int_value(b):
@@ -274,9 +289,7 @@ def _compare_ints(m: Z3Algebra, op: str, a, b):
     test = {"lt": lambda x, y: x < y, "le": lambda x, y: x <= y, "eq": lambda x, y: x == y,
             "gt": lambda x, y: x > y, "ge": lambda x, y: x >= y}[op]
     if isinstance(a, OneHot) and (is_int_value(b) or isinstance(b, OneHot)):
-        pb = _pairs(b)
-        if len(a.pairs) * len(pb) <= MAX_PAIRS:
-            return m.or_(*(m.and_(fa, fb) for va, fa in a.pairs for vb, fb in pb if test(va, vb)))
+        return _compare_one_hots(m, op, a.pairs, _pairs(b))
     if isinstance(a, Linear) and is_int_value(b):
         return _pseudo_boolean(op, a, b)
     if isinstance(a, Linear) and isinstance(b, OneHot):
@@ -288,6 +301,25 @@ def _compare_ints(m: Z3Algebra, op: str, a, b):
         difference = m.sub(la, lb)
         return _compare_ints(m, op, difference, 0)
     return test(int_term(a), int_term(b))
+
+
+def _compare_one_hots(m: Z3Algebra, op: str, a, b):
+    """`a op b` for two one-hot ints given as (value, flag) pairs in increasing value order:
+    equality pairs equal values; an order compares b's value with a running disjunction of
+    a's smaller (or equal) values, so the size is linear, not quadratic."""
+    if op in ("gt", "ge"):
+        return _compare_one_hots(m, _FLIP[op], b, a)
+    if op == "eq":
+        flags = dict(b)
+        return m.or_(*(m.and_(fa, flags[va]) for va, fa in a if va in flags))
+    strict = op == "lt"
+    out, below, i = [], False, 0         # below: a's value is < (or <=) the current b value
+    for vb, fb in b:
+        while i < len(a) and (a[i][0] < vb if strict else a[i][0] <= vb):
+            below = m.or_(below, a[i][1])
+            i += 1
+        out.append(m.and_(fb, below))
+    return m.or_(*out)
 
 
 def _pseudo_boolean(op: str, a: Linear, k: int):

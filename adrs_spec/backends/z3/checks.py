@@ -31,6 +31,8 @@ from adrs_spec.statics import bind
 
 DEFAULT_TIMEOUT_S = 10.0
 FAST_TIMEOUT_S = 2.0
+READABLE = 10                  # counterexamples are first sought with inputs in -10 .. 10, integers
+READABLE_TIMEOUT_S = 2.0
 Report = Callable[[CheckResult], None]
 
 
@@ -110,7 +112,8 @@ def requires_check(spec: ir.Spec, timeout_s: float) -> CheckResult:
         return CheckResult("requires", "require", title, Verdict.PROVED, seconds, span,
                            "satisfiable, e.g. " + _params_text(example))
     if out.status == "unsat":
-        core = [trackers[t.get_id()] for t in out.core if t.get_id() in trackers]
+        in_core = {t.get_id() for t in out.core}
+        core = [entry for key, entry in trackers.items() if key in in_core]        # spec order
         first = core[0][1] if core else span
         return CheckResult("requires", "require", title, Verdict.REFUTED, seconds, first,
                            "no param tuple in the declared ranges meets these together",
@@ -190,6 +193,21 @@ class Session:
     def _model(self, model: z3.ModelRef) -> Model:
         return extract(self.enc, model, self.params)
 
+    def _readable(self, assumptions: list, model: z3.ModelRef) -> z3.ModelRef:
+        """A model of the same query whose float inputs are small integers, when one exists
+        within a short timeout (a counterexample is read by people); else `model`."""
+        floats = [v.z3vars[0] for v in self.enc.variables if v.dtype == "float"
+                  and self.spec.tensor(v.tensor).kind in ("observe", "hidden")]
+        if not floats:
+            return model
+        self.solver.push()
+        try:
+            self.solver.add(*(z3.And(z3.IsInt(x), x >= -READABLE, x <= READABLE) for x in floats))
+            out = self._solve(assumptions, min(READABLE_TIMEOUT_S, self.timeout_s / 4))
+        finally:
+            self.solver.pop()
+        return out.model if out.status == "sat" else model
+
     def _minimal(self, names: list[str], extra: tuple = ()) -> list[str]:
         """A smaller core: drop each invariant whose absence keeps the query unsat."""
         kept = list(names)
@@ -201,8 +219,9 @@ class Session:
         return kept
 
     def _core_names(self, out: Outcome) -> list[str]:
-        by_id = {t.get_id(): name for name, t in self.trackers.items()}
-        return [by_id[t.get_id()] for t in out.core if t.get_id() in by_id]
+        """The invariants of an unsat core, in spec order."""
+        ids = {t.get_id() for t in out.core}
+        return [name for name, t in self.trackers.items() if t.get_id() in ids]
 
     def _where(self, name: str) -> str:
         return f"`{name}` (line {self.decls[name].span.line})"
@@ -237,6 +256,13 @@ class Session:
         title = f"`{c.name}` rules out outputs"
         start = time.perf_counter()
         u = self._negation(c.name, c.formula)
+        if self.consistent is False:        # conflicting invariants imply anything: only vacuity is told
+            alone = self._solve([u])
+            verdict = {"sat": Verdict.PROVED, "unsat": Verdict.REFUTED}.get(alone.status, Verdict.UNKNOWN)
+            detail = {"sat": "it is not vacuous (redundancy is not checked: the invariants conflict)",
+                      "unsat": "vacuous: no output of the declared types and bounds violates it"}
+            return CheckResult("guard", c.name, title, verdict, time.perf_counter() - start, inv.span,
+                               detail.get(alone.status, f"no answer within {self.timeout_s:g} s ({alone.reason})"))
         others = [n for n in self.trackers if n != c.name]
         out = self._solve([self.trackers[n] for n in others] + [u])
         if out.status == "sat":
@@ -252,8 +278,9 @@ class Session:
                                notes=("it checks nothing; fix its condition or remove it",))
         implied_by = self._minimal(self._core_names(out), (u,))
         names = ", ".join(f"`{n}`" for n in implied_by) or "the others"
+        verb = "implies" if len(implied_by) == 1 else "imply"
         return CheckResult("guard", c.name, title, Verdict.PROVED, time.perf_counter() - start, inv.span,
-                           f"it is not vacuous, but {names} imply it at {self.size_text}",
+                           f"it is not vacuous, but {names} {verb} it at {self.size_text}",
                            self._model(alone.model) if alone.status == "sat" else None,
                            notes=("a second guard; keep it if that is deliberate",), severity="info")
 
@@ -289,12 +316,11 @@ class Session:
         if out.status == "unknown":
             return CheckResult(check, subject, title, Verdict.UNKNOWN, seconds, span,
                                f"no answer within {self.timeout_s:g} s at {self.size_text} ({out.reason})")
-        model = self._model(out.model)
-        values = {m: number(out.model, self.enc.metric(m)) for m in metrics}
-        model = replace(model, values=values)
+        found = self._readable(list(self.trackers.values()) + [u], out.model)
+        model = replace(self._model(found), values={m: number(found, self.enc.metric(m)) for m in metrics})
         where = ""
         if cond is not None:
-            point = first_failure(out.model, cond)
+            point = first_failure(found, cond)
             where = self._describe(self.decls[subject], point, model) if point is not None else ""
         if self.skipped:
             return CheckResult(check, subject, title, Verdict.UNKNOWN, seconds, span,
@@ -309,7 +335,7 @@ class Session:
 
         at = ", ".join(f"{k} = {v}" for k, v in point.items())
         values = describe_point(self.spec, decl, point, dict(model.tensors), self.params)
-        return f"{at}: {values}" if values else at
+        return ": ".join(part for part in (at, values) if part)
 
 
 def _metric_names(e: ir.Expr) -> set[str]:

@@ -210,15 +210,13 @@ class Encoding:
         return [(self.m.or_(*conds), k) for k, conds in merged.items()]
 
     def _choose(self, choices: list[tuple[object, object]], dtype: ir.DType):
-        """The value whose condition holds; exactly one does."""
+        """The value whose condition holds (exactly one does), as one flat choice."""
         if len(choices) == 1:
             return choices[0][1]
-        if dtype == "bool":
-            return self.m.or_(*(self.m.and_(c, v) for c, v in choices))
-        result = choices[-1][1]
-        for cond, v in reversed(choices[:-1]):
-            result = op.select(self.m, cond, v, result)
-        return result
+        if dtype != "float":
+            return self.m.choose(choices)
+        return Ext(*(self.m.choose([(c, getattr(v, part)) for c, v in choices])
+                     for part in ("val", "nan", "pinf", "ninf")))
 
     def _index(self, e: ir.Index, at: Point):
         return at[e.name]

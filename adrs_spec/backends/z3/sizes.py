@@ -56,11 +56,16 @@ def parse_size(text: str | None) -> dict[str, int]:
 
 
 def check_size_names(spec: ir.Spec, given: Mapping[str, int]) -> None:
-    ints = [p.name for p in spec.params if p.dtype == "int"]
-    for key in given:
+    """Every key an int param of the spec, every value in its declared range."""
+    ints = {p.name: p for p in spec.params if p.dtype == "int"}
+    for key, value in given.items():
         if key not in ints:
             raise InputError(f"--size: `{key}` is not an int param of `{spec.name}`; its int params are "
                              f"{', '.join(ints) or 'none'}")
+        p = ints[key]
+        if p.lo is not None and not p.lo <= value < p.hi:
+            raise InputError(f"--size: `{key}` = {value} is outside its range {p.lo} .. {p.hi} (the upper end "
+                             f"is excluded)")
 
 
 def choose(spec: ir.Spec, given: Mapping[str, int] | None = None, timeout_s: float = 5.0) -> Size:
@@ -81,8 +86,11 @@ def choose(spec: ir.Spec, given: Mapping[str, int] | None = None, timeout_s: flo
             chosen = enc.model_tuple(outcome.model)
             return Size({p.name: chosen[p.name] for p in spec.params if p.dtype == "int"})
     if outcome.status == "unsat":
-        fixed = ", ".join(f"{k} = {v}" for k, v in given.items())
-        return Size({}, "no param tuple satisfies the requirements" + (f" with {fixed}" if fixed else ""), "unsat")
+        if given:
+            fixed = ", ".join(f"{k} = {v}" for k, v in given.items())
+            raise InputError(f"--size {fixed}: no values of the other params meet every `require` of "
+                             f"`{spec.name}`; choose a size that does")
+        return Size({}, "no param tuple satisfies the requirements", "unsat")
     return Size({}, f"Z3 found no param tuple within {timeout_s:g} s", "unknown")
 
 
