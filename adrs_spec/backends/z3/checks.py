@@ -62,9 +62,9 @@ def check_spec(spec: ir.Spec, size: Mapping[str, int] | None = None, timeout_s: 
         if on_result is not None:
             on_result(r)
 
-    add(requires_check(spec, timeout_s))
-    add(defaults_check(spec))
     chosen = sizes.choose(spec, size, timeout_s)
+    add(requires_check(spec, timeout_s, chosen.params if chosen.status == "found" else None))
+    add(defaults_check(spec))
     if chosen.status != "found":
         verdict = Verdict.UNKNOWN if chosen.status == "unknown" else Verdict.SKIPPED
         add(CheckResult("size", spec.name, "a size to check at", verdict, 0.0, None, chosen.reason))
@@ -89,9 +89,15 @@ def check_spec(spec: ir.Spec, size: Mapping[str, int] | None = None, timeout_s: 
 
 
 # ---- requires and defaults ----
-def requires_check(spec: ir.Spec, timeout_s: float) -> CheckResult:
+def requires_check(spec: ir.Spec, timeout_s: float, example: Mapping[str, int] | None = None) -> CheckResult:
+    """Satisfiable (shown by `example`, a tuple known to meet them, when given), or the
+    requires that conflict."""
     span = spec.requires[0][0].span if spec.requires else None
     title = "the requirements are satisfiable"
+    if example:
+        bind(spec, example)                 # a tuple from the size search meets every require
+        return CheckResult("requires", "require", title, Verdict.PROVED, 0.0, span,
+                           "satisfiable, e.g. " + _params_text(example))
     start = time.perf_counter()
     try:
         enc = ParamEncoding(spec)
@@ -193,16 +199,16 @@ class Session:
     def _model(self, model: z3.ModelRef) -> Model:
         return extract(self.enc, model, self.params)
 
-    def _readable(self, assumptions: list, model: z3.ModelRef) -> z3.ModelRef:
-        """A model of the same query whose float inputs are small integers, when one exists
-        within a short timeout (a counterexample is read by people); else `model`."""
+    def _readable(self, assumptions: list, model: z3.ModelRef, low: int = -READABLE) -> z3.ModelRef:
+        """A model of the same query whose float inputs are integers in low .. 10, when one
+        exists within a short timeout (a model is read by people); else `model`."""
         floats = [v.z3vars[0] for v in self.enc.variables if v.dtype == "float"
                   and self.spec.tensor(v.tensor).kind in ("observe", "hidden")]
         if not floats:
             return model
         self.solver.push()
         try:
-            self.solver.add(*(z3.And(z3.IsInt(x), x >= -READABLE, x <= READABLE) for x in floats))
+            self.solver.add(*(z3.And(z3.IsInt(x), x >= low, x <= READABLE) for x in floats))
             out = self._solve(assumptions, min(READABLE_TIMEOUT_S, self.timeout_s / 4))
         finally:
             self.solver.pop()
@@ -236,8 +242,9 @@ class Session:
         skipped = tuple(f"without `{r.subject}` (skipped)" for r in self.skipped)
         if out.status == "sat":
             self.consistent = True
-            return CheckResult("consistency", "invariants", title, Verdict.PROVED, seconds, first,
-                               f"a valid output exists at {self.size_text}", self._model(out.model), skipped)
+            witness = self._readable(list(self.trackers.values()), out.model, low=1)
+            return CheckResult("consistency", "invariants", title, Verdict.PROVED, time.perf_counter() - start,
+                               first, f"a valid output exists at {self.size_text}", self._model(witness), skipped)
         if out.status == "unsat":
             self.consistent = False
             core = self._minimal(self._core_names(out))
