@@ -24,16 +24,18 @@ def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload) -> 
     problem is an input error here, before any policy runs."""
     from adrs_spec.workloads import traces
 
+    if not os.path.lexists(path):
+        raise InputError(f"{path}: no such trace file")
+    if len(workload.traces) != 1:
+        raise InputError(f"workload `{workload.name}` draws {len(workload.traces)} traces; a trace file can "
+                         f"replace a workload that draws exactly one")
     readers = {".json": lambda: traces.load_vllm_expert_load(path, window=window),
                ".npz": lambda: traces.load_npz(path, key=None), ".csv": lambda: traces.load_csv(path)}
     reader = next((r for suffix, r in readers.items() if path.endswith(suffix)), None)
     if reader is None:
         raise InputError(f"{path}: unknown trace format; use .json (vLLM expert-load), .npz or .csv")
-    if regular_file_size(path, "a trace file (.json, .npz or .csv)") == 0:
+    if regular_file_size(path, "a trace file (.json, .npz or .csv)") == 0:     # a FIFO would block in open()
         raise InputError(f"{path}: the file is empty; give a trace file (.json, .npz or .csv)")
-    if len(workload.traces) != 1:
-        raise InputError(f"workload `{workload.name}` draws {len(workload.traces)} traces; a trace file can "
-                         f"replace a workload that draws exactly one")
     array = np.asarray(reader(), dtype=np.float64)
     traces.check_values(array, path)
     return {workload.traces[0].name: array}
