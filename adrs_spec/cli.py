@@ -91,7 +91,7 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str, check_only: bool) -> None:
     the JAX backend writes OUT/NAME/evaluator.py (guards + simulator, jit + vmap) and
     OUT/NAME/manifest.json. Writing is atomic: a failed compile leaves OUT untouched.
     """
-    from adrs_spec.backends.z3.run import fast_checks
+    from adrs_spec.checking import fast_checks
     from adrs_spec.compile import compile_spec, check_generated, write_generated
 
     stale = []
@@ -324,7 +324,7 @@ def check_cmd(specs: tuple[str, ...], as_json: bool, timeout_s: float, size: str
     solver ran out of time), SKIPPED (a construct the encoding does not express). Exit 1 if
     any check is REFUTED, 2 for bad input, 0 otherwise.
     """
-    from adrs_spec.backends.z3.run import check_files
+    from adrs_spec.checking import check_files
 
     sys.exit(check_files(specs, size, timeout_s, as_json, click.echo))
 

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from adrs_spec.backends.z3.checks import check_spec
-from adrs_spec.backends.z3.run import check_files
 from adrs_spec.backends.z3.verdicts import Verdict
+from adrs_spec.checking import check_files, described
 from adrs_spec.frontend.check import compile_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -19,6 +19,10 @@ HEAD = [("requires", "require", P), ("defaults", "defaults", P)]
 
 def run(name: str):
     return check_spec(compile_file(os.path.join(HERE, "broken", name)), timeout_s=20)
+
+
+def report_spec(name: str):
+    return compile_file(os.path.join(HERE, "broken", name))
 
 
 def verdicts(report):
@@ -84,9 +88,10 @@ def test_a_false_claim_gets_a_counterexample_at_a_point():
     report = run("false_claim.adrs")
     r = only(report, "claim", "every_bin_used")
     assert (r.verdict, r.span.line, r.span.col) == (R, 23, 7)
-    b = int(r.where.split(":")[0].removeprefix("b = "))
+    b = r.point["b"]
     assert r.model.tensors["count"][b] == 0 and (r.model.tensors["bin_of"] != b).all()
-    assert r.where == f"b = {b}: count[{b}] = 0"
+    assert r.where == f"b = {b}"
+    assert described(report_spec("false_claim.adrs"), r).where == f"b = {b}: count[{b}] = 0"
 
 
 def test_unsatisfiable_requirements_are_refuted_with_the_conflicting_ones():
@@ -125,6 +130,7 @@ def test_defaults_that_break_a_requirement_are_refuted_where_the_requirement_is(
 @pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(HERE, "broken"))))
 def test_every_broken_spec_ends_in_verdicts(name):
     lines = []
-    code = check_files([os.path.join(HERE, "broken", name)], None, 10, True, lambda msg="", err=False: lines.append(msg))
+    code = check_files([os.path.join(HERE, "broken", name)], None, 10, True,
+                       lambda msg="", err=False: lines.append(msg))
     assert code == (0 if name in ("toy.adrs", "redundant.adrs", "unsupported.adrs") else 1)
     assert "Traceback" not in "\n".join(lines)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from adrs_spec.backends.z3.run import check_files
+from adrs_spec.checking import check_files
 from adrs_spec.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

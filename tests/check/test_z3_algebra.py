@@ -150,7 +150,8 @@ def test_reductions_with_symbolic_filters(name):
                 values = [int(v) for v in rng.choice(INTS, n)]
                 built = [symbolic_int(v, "onehot") for v in values]
                 fixed += [c for _, f in built for c in f]
-                items, concrete, dtype = [(k, x) for k, (x, _) in zip(keep_vars, built)], list(zip(keep, values)), "int"
+                items = [(k, x) for k, (x, _) in zip(keep_vars, built)]
+                concrete, dtype = list(zip(keep, values)), "int"
             else:
                 values = [float(v) for v in rng.choice(FLOATS, n)]
                 built = [symbolic_float(v, "real") for v in values]

@@ -42,7 +42,8 @@ def test_an_unsupported_requirement_is_skipped_naming_the_construct():
     spec = spec_with("param n: int = 4 in 1 .. 9", "require sqrt(float(n)) >= 2.0")
     found = shape_tuples(spec, [{"n": 2}], exclude=[{"n": 4}])
     assert found.verdict is Verdict.SKIPPED and found.tuples == ()
-    assert found.reason == "the requirements use `sqrt` (not expressible in linear real arithmetic), which Z3 cannot search"
+    assert found.reason == ("the requirements use `sqrt` (not expressible in linear real arithmetic), "
+                            "which Z3 cannot search")
 
 
 def test_negative_divisors_follow_python_floor_division():

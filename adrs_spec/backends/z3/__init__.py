@@ -5,8 +5,8 @@
     sizes, shapes            the params: the size the checks run at; tuples that meet the requires
     solve, verdicts          one query with a timeout; PROVED / REFUTED / UNKNOWN / SKIPPED
     checks, models, report   the spec checks, their concrete models, and how they are printed
-    run                      what `adrs-spec check` and the fast checks of `compile` do
 
 It reads the IR (adrs_spec.ir) and the operator table (adrs_spec.lang.operators), and no
-other backend; the reference interpreter evaluates the parts that read no tensor.
+other backend; the reference interpreter evaluates the parts that read no tensor. The
+commands that run the checks live in adrs_spec.checking.
 """

@@ -325,24 +325,17 @@ class Session:
                                f"no answer within {self.timeout_s:g} s at {self.size_text} ({out.reason})")
         found = self._readable(list(self.trackers.values()) + [u], out.model)
         model = replace(self._model(found), values={m: number(found, self.enc.metric(m)) for m in metrics})
-        where = ""
-        if cond is not None:
-            point = first_failure(found, cond)
-            where = self._describe(self.decls[subject], point, model) if point is not None else ""
+        point = first_failure(found, cond) if cond is not None else None
+        where = ", ".join(f"{k} = {v}" for k, v in (point or {}).items())
         if self.skipped:
             return CheckResult(check, subject, title, Verdict.UNKNOWN, seconds, span,
                                "a counterexample exists, but a skipped invariant might rule it out",
-                               model, tuple(f"skipped: `{r.subject}`" for r in self.skipped), where=where)
+                               model, tuple(f"skipped: `{r.subject}`" for r in self.skipped), where=where,
+                               point=point)
         what = "a loophole: an allowed input and a valid output break it" if check == "bound" else \
             "a counterexample: a valid output breaks it"
-        return CheckResult(check, subject, title, Verdict.REFUTED, seconds, span, what, model, where=where)
-
-    def _describe(self, decl, point: dict[str, int], model: Model) -> str:
-        from adrs_spec.validate import describe_point
-
-        at = ", ".join(f"{k} = {v}" for k, v in point.items())
-        values = describe_point(self.spec, decl, point, dict(model.tensors), self.params)
-        return ": ".join(part for part in (at, values) if part)
+        return CheckResult(check, subject, title, Verdict.REFUTED, seconds, span, what, model, where=where,
+                           point=point)
 
 
 def _metric_names(e: ir.Expr) -> set[str]:

@@ -43,4 +43,5 @@ class CheckResult:
     model: Model | None = None
     notes: tuple[str, ...] = ()
     severity: str = "error"
-    where: str = ""             # the point of a refuted condition, e.g. "l = 0, e = 1: logcnt[0, 1] = 0"
+    where: str = ""             # the point of a refuted claim, e.g. "l = 0, e = 1"
+    point: dict[str, int] | None = None

@@ -1,14 +1,16 @@
-"""What `adrs-spec check` and the fast checks of `adrs-spec compile` run and print."""
+"""What `adrs-spec check` and the fast checks of `adrs-spec compile` run and print: the Z3
+checks (adrs_spec.backends.z3), refuted claims described as validate describes a witness."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Callable, Sequence
 
 from adrs_spec import ir
 from adrs_spec.backends.z3 import report as text
 from adrs_spec.backends.z3.checks import FAST_TIMEOUT_S, SpecReport, check_spec, defaults_refutation
 from adrs_spec.backends.z3.sizes import parse_size
-from adrs_spec.backends.z3.verdicts import Verdict
+from adrs_spec.backends.z3.verdicts import CheckResult, Verdict
 from adrs_spec.errors import InputError, SpecError
 
 Echo = Callable[..., None]
@@ -44,8 +46,9 @@ def check_files(paths: Sequence[str], size_text: str | None, timeout_s: float, a
         own = {k: v for k, v in size.items() if any(p.name == k for p in spec.params)}
         if not as_json:
             echo(text.header(path))
-        show = None if as_json else (lambda r, p=path: echo("\n".join(text.result_lines(p, r))))
+        show = None if as_json else (lambda r, p=path, s=spec: echo("\n".join(text.result_lines(p, described(s, r)))))
         report = check_spec(spec, own, timeout_s, on_result=show)
+        report = replace(report, results=tuple(described(spec, r) for r in report.results))
         failed += bool(report.failed)
         if as_json:
             entries.append(text.to_json(report))
@@ -54,6 +57,18 @@ def check_files(paths: Sequence[str], size_text: str | None, timeout_s: float, a
     if as_json:
         echo(json.dumps({"ok": failed == 0, "specs": entries}, indent=2))
     return 1 if failed else 0
+
+
+def described(spec: ir.Spec, r: CheckResult) -> CheckResult:
+    """A refuted claim with the values its body reads at the failing point, as validate
+    shows a guard's witness (`l = 0, e = 1: logcnt[0, 1] = 0, ...`)."""
+    from adrs_spec.validate import describe_point
+
+    if r.point is None or r.model is None or ":" in r.where:
+        return r
+    decl = next(c for c in spec.claims if c.name == r.subject)
+    values = describe_point(spec, decl, dict(r.point), dict(r.model.tensors), r.model.params)
+    return replace(r, where=": ".join(part for part in (r.where, values) if part))
 
 
 def _check_size_keys(size: dict[str, int], specs: list[ir.Spec]) -> None:
