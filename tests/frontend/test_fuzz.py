@@ -8,7 +8,6 @@ import os
 import re
 import signal
 
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from adrs_spec.backends.jax_codegen import generate

@@ -3,7 +3,7 @@ message it gets (or proof that it is accepted). Deep nesting, long chains, huge 
 static arithmetic that would never finish, too many axes, odd line endings."""
 import pytest
 
-from adrs_spec.errors import Source, SpecError
+from adrs_spec.errors import Source
 from adrs_spec.frontend.check import check
 from adrs_spec.frontend.parser import MAX_NESTING, parse
 from adrs_spec.backends.jax_codegen import generate

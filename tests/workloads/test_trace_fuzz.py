@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from adrs_spec.errors import InputError
-from adrs_spec.frontend.check import compile_file
 from adrs_spec.validate_run import load_trace
 
 LIMIT_S = 20

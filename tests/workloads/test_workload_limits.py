@@ -1,6 +1,5 @@
 """Workloads that are too big, locals over static lets, and ranges found empty only while a
 case is drawn: located errors before anything large is allocated, or the right values."""
-import numpy as np
 import pytest
 
 from adrs_spec.errors import Source, SpecError
