@@ -288,7 +288,10 @@ def evolve_cmd(spec, initial, iterations, seed, run_dir, config_file, resume, wo
                  "llm__budget_usd": budget_usd, "search__rank_runtime_s": rank_runtime}
     if base_url:
         overrides.update(llm__base_url=base_url, llm__models=tuple(ModelSettings(name=m) for m in models))
-    summary = evolve(spec, settings, run_dir, resume, overrides, quiet=quiet or as_json, holdouts=not no_holdout)
+    try:
+        summary = evolve(spec, settings, run_dir, resume, overrides, quiet=quiet or as_json, holdouts=not no_holdout)
+    except SpecError as err:            # for evolve the spec is an input like the others: exit 2
+        _fail(err.render(), EXIT_INPUT)
     if as_json:
         import json
 
