@@ -245,10 +245,12 @@ class EvolveRun:
             child.failures = [(self.db.get(p.parent_id).code if p.parent_id else "", p.code, p.feedback)
                               for p in failed]
         if self.mutator is not None:
-            mutation = self.mutator.mutate(parent.code, [p.code for p in inspirations], rng)
-            child.code, child.description = mutation.code, mutation.description
-            if child.code is None:
-                child.rejected = f"the mutator found no change: {mutation.description}"
+            try:
+                mutation = self.mutator.mutate(parent.code, [p.code for p in inspirations], rng)
+            except edits.EditError as err:      # no new program from this parent: a rejected child
+                child.rejected = f"the mutator found no change: {err.reason}"
+            else:
+                child.code, child.description = mutation.code, mutation.description
         return child
 
     def _ask_llm(self, child: Child) -> Child:

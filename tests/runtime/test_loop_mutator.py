@@ -162,3 +162,15 @@ def test_a_spec_that_does_not_compile_and_a_foreign_run_dir_are_refused(small_sp
     done = subprocess.run(CLI + ["evolve", "--resume", str(tmp_path / "nothing")], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "no run to resume here" in done.stderr
+
+
+def test_a_parent_the_mutator_cannot_change_is_a_rejected_attempt_not_a_crash(small_spec, tmp_path):
+    frozen = tmp_path / "frozen.py"
+    frozen.write_text("import numpy as np\n\n\ndef place(size, req_rate, slo, gpus):\n"
+                      "    # EVOLVE-BLOCK-START\n    # nothing here can change\n    # EVOLVE-BLOCK-END\n"
+                      "    return np.arange(len(size), dtype=np.int64) % int(gpus)\n")
+    summary = evolve(small_spec, settings(0, 3), str(tmp_path / "run"), None, {"initial": str(frozen)},
+                     quiet=True, holdouts=False)
+    assert summary["evaluated"] == 0
+    reasons = [a[2] for a in history(tmp_path / "run") if len(a) == 3]
+    assert len(reasons) == 3 and all(r.startswith("the mutator found no change: no mutation") for r in reasons)
