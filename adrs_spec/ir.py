@@ -191,6 +191,10 @@ class Tensor:
     kind: "observe" | "hidden" (instance fields), "output", or "let".
     shape: one static expression per dimension.
     lower: an optional declared constraint on every element, e.g. (">=", Const(0)).
+    bounded: the axes of an output declared `<= bound` (shape[axis] is the bound), filled
+      with `pad`: the policy may return any width along them; a narrower value is padded
+      to the bound before anything reads it, a wider one must hold only `pad` past it.
+      Every backend sees the padded form (the bound's width).
     """
 
     name: str
@@ -199,6 +203,8 @@ class Tensor:
     shape: tuple[Expr, ...]
     span: Span
     lower: tuple[str, Expr] | None = None
+    bounded: tuple[int, ...] = ()
+    pad: int | float | bool | None = None
 
 
 @dataclass(frozen=True)

@@ -158,8 +158,12 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
 def output_specs(spec: ir.Spec, params: dict):
     from adrs_spec.sandbox import OutputSpec
 
+    from adrs_spec.backends.jax_text import spec_text
+
     env = bind(spec, params, check=False)
-    return [OutputSpec(t.name, t.dtype, shape_of(t, env)) for t in spec.outputs()]
+    return [OutputSpec(t.name, t.dtype, shape_of(t, env), t.bounded, t.pad,
+                       tuple(spec_text(t.shape[axis]) for axis in t.bounded))
+            for t in spec.outputs()]
 
 
 def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: WorkloadSet) -> SetReport:

@@ -99,13 +99,15 @@ def _defaults(spec: ir.Spec) -> dict:
 def _type(tensor: ir.Tensor, env: dict) -> str:
     from adrs_spec.backends.jax_text import spec_text
 
-    dims = ", ".join(spec_text(d) for d in tensor.shape)
+    dims = ", ".join(("<= " if axis in tensor.bounded else "") + spec_text(d) for axis, d in enumerate(tensor.shape))
     text = f"{tensor.dtype}[{dims}]"
     if env:
         try:
             text += f" [{', '.join(str(n) for n in shape_of(tensor, env))}]"
         except Exception:
             pass
+    if tensor.bounded:
+        text += f", any width up to the bound, padded with {tensor.pad!r}"
     return text
 
 

@@ -40,7 +40,8 @@ def manifest(spec: ir.Spec, compiler_version: str) -> str:
                     "range": None if p.lo is None else [p.lo, p.hi]} for p in spec.params],
         "statics": [{"name": s.name, "value": spec_text(s.expr)} for s in spec.statics],
         "tensors": [{"name": t.name, "kind": t.kind, "dtype": t.dtype,
-                     "shape": [spec_text(d) for d in t.shape]} for t in spec.tensors],
+                     "shape": [("<= " if axis in t.bounded else "") + spec_text(d) for axis, d in enumerate(t.shape)],
+                     **({"pad": t.pad} if t.bounded else {})} for t in spec.tensors],
         "policy": {"name": spec.policy.name, "args": list(spec.policy.args),
                    "outputs": list(spec.policy.outputs)},
         "invariants": [i.name for i in spec.invariants],
@@ -116,9 +117,17 @@ def _constants(spec: ir.Spec, version: str) -> str:
         f"# name: (dtype, shape)",
         f"FIELDS = {table(fields)}",
         f"OUTPUTS = {table(outputs)}",
+        f"# name: (axes declared `<= bound`, their bounds as written, pad value); see rt.fit_outputs",
+        f"BOUNDED = {_bounded_table(spec)}",
         f"INVARIANTS = {_names_tuple([i.name for i in spec.invariants])}",
         f"METRICS = {_names_tuple([m.name for m in spec.metrics])}",
     ])
+
+
+def _bounded_table(spec: ir.Spec) -> str:
+    rows = [f"    {t.name!r}: ({t.bounded!r}, {tuple(spec_text(t.shape[a]) for a in t.bounded)!r}, {t.pad!r}),"
+            for t in spec.outputs() if t.bounded]
+    return "{\n" + "\n".join(rows) + "\n}" if rows else "{}"
 
 
 def _names_tuple(names: list[str]) -> str:
@@ -410,6 +419,7 @@ def _make_evaluator(spec: ir.Spec) -> str:
 
 _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
+    An output dimension declared `<= bound` may have any width (padded or cut to the bound).
 
     jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
     a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
@@ -426,6 +436,7 @@ _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str =
 
     def evaluate(instances: dict, outputs: dict) -> dict:
         rt.check_batch(instances, FIELDS, expected, "instances")
+        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
         return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 
@@ -437,6 +448,7 @@ _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str =
 
 _MAKE_EVALUATOR_IN_PARTS = '''def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
+    An output dimension declared `<= bound` may have any width (padded or cut to the bound).
 
     jit(vmap(per_instance)) once per part of the guards (XLA compiles many small functions
     faster than one large one), the statics closed over as Python ints, called on chunks of
@@ -457,6 +469,7 @@ _MAKE_EVALUATOR_IN_PARTS = '''def make_evaluator(params: dict | None = None, dty
 
     def evaluate(instances: dict, outputs: dict) -> dict:
         rt.check_batch(instances, FIELDS, expected, "instances")
+        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
         return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from adrs_spec.bounded import describe_problem, fit_bounded
 from adrs_spec.errors import InputError
 
 # ---- precision ----
@@ -361,6 +362,25 @@ def cast_tensors(t: dict, declared: Mapping[str, tuple], s) -> dict:
     """Fields and outputs in the evaluator's dtypes (inside the jitted function)."""
     target = {"float": s.float_dtype, "int": s.int_dtype, "bool": jnp.bool_}
     return {name: jnp.asarray(x).astype(target[declared[name][0]]) for name, x in t.items()}
+
+
+def fit_outputs(given: Mapping, bounded: Mapping[str, tuple], shapes: Mapping[str, tuple]) -> dict:
+    """The outputs with every dimension declared `<= bound` padded or cut to its bound (see
+    adrs_spec.bounded); an InputError when an entry past a bound is not the pad value."""
+    if not bounded:
+        return given
+    fitted = dict(given)
+    for name, (axes, names, pad) in bounded.items():
+        value = given.get(name)
+        if value is None or np.ndim(value) != len(shapes[name]) + 1:
+            continue                  # check_batch reports it
+        value, problem = fit_bounded(np.asarray(value), shapes[name], axes, pad, batch_axes=1)
+        if problem is not None:
+            axis, width, where = problem
+            raise InputError(f"outputs: instance {where[0]}: " + describe_problem(
+                f"`{name}`", shapes[name], axes, names, pad, axis, width, where[1:], value[where].item()))
+        fitted[name] = value
+    return fitted
 
 
 def check_batch(given: Mapping, declared: Mapping[str, tuple], shapes: Mapping[str, tuple], what: str) -> int:

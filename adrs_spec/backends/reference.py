@@ -16,6 +16,7 @@ import numpy as np
 
 from adrs_spec import ir, scoring
 from adrs_spec.backends import reference_ops as ops
+from adrs_spec.bounded import describe_problem, fit_bounded
 from adrs_spec.backends.reference_eval import Interpreter
 from adrs_spec.errors import InputError
 from adrs_spec.statics import shape_of
@@ -50,7 +51,8 @@ def evaluate_instance(spec: ir.Spec, env: Mapping[str, object], data: Mapping[st
     """Guards, metrics, lets and bounds of one instance.
 
     env: every param and static let (from `statics.bind`); data: every instance field and
-    policy output by name, each shaped as the spec declares under `env`.
+    policy output by name, each shaped as the spec declares under `env` (an output dimension
+    declared `<= bound` may have any width: it is padded or cut to the bound first).
     """
     tensors = check_data(spec, env, data)
     interp = Interpreter(spec.tolerance, env, tensors)
@@ -81,6 +83,15 @@ def check_data(spec: ir.Spec, env: Mapping[str, object], data: Mapping[str, np.n
 
 def _as_declared(t: ir.Tensor, value, shape: tuple[int, ...]) -> np.ndarray:
     array = np.asarray(value)
+    if t.bounded and array.ndim == len(shape):      # `<= bound` dimensions: the padded form
+        array, problem = fit_bounded(array, shape, t.bounded, t.pad)
+        if problem is not None:
+            from adrs_spec.backends.jax_text import spec_text
+
+            axis, width, where = problem
+            raise InputError(describe_problem(f"`{t.name}`", shape, t.bounded,
+                                              tuple(spec_text(t.shape[a]) for a in t.bounded), t.pad, axis, width,
+                                              where, array[where].item()))
     if array.shape != shape:
         raise InputError(f"`{t.name}` has shape {array.shape}, but the spec declares {shape}")
     kind = array.dtype.kind

@@ -151,8 +151,19 @@ Value = Union[Expr, Range, SetLit]
 # ---- declarations ----
 @dataclass(frozen=True)
 class TensorType:
+    """`int[layers, experts, <= max_copies]`: bounded[i] marks a dimension declared `<= dims[i]`."""
+
     dtype: str
     dims: tuple[Expr, ...]
+    span: Span
+    bounded: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class BoundedDim:
+    """`<= bound` inside a tensor type (the parser folds it into TensorType.bounded)."""
+
+    bound: Expr
     span: Span
 
 
@@ -213,6 +224,7 @@ class OutputDecl:
     name_span: Span
     type: TensorType
     span: Span
+    pad: Expr | None = None       # `pad V`: the value filling a bounded dimension
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from adrs_spec import ir
 from adrs_spec.errors import InputError, SpecError, Source, Span
 from adrs_spec.frontend import ast
-from adrs_spec.frontend.expressions import ExprChecker, Scope, check_rank, suggest
+from adrs_spec.frontend.expressions import ExprChecker, Scope, check_rank, refuse_bounded, suggest
 from adrs_spec.frontend.parser import parse, read_source
 from adrs_spec.statics import StaticError, bind, eval_static
 
@@ -150,6 +150,7 @@ def _constant(ctx: Context, e: ast.Expr, dtype: str, what: str, scope: Scope):
 # ---- pass 3: instance fields and policy outputs (shapes over statics) ----
 def _shape(ctx: Context, ttype: ast.TensorType) -> tuple[ir.Expr, ...]:
     check_rank(ttype)
+    refuse_bounded(ttype, "an instance field")
     dims = []
     for d in ttype.dims:
         x = ctx.exprs.check(d, ctx.scope())
@@ -174,7 +175,7 @@ def check_policy(ctx: Context) -> None:
     if not p.outputs:
         raise SpecError("the policy returns nothing", p.span)
     for o in p.outputs:
-        ctx.tensors[o.name] = ir.Tensor(o.name, "output", o.type.dtype, _shape(ctx, o.type), o.name_span)
+        ctx.tensors[o.name] = _output(ctx, o)
     for a in p.args:
         ctx.used.add(a.name)
         t = ctx.tensors.get(a.name)
@@ -190,6 +191,45 @@ def check_policy(ctx: Context) -> None:
     if len({a.name for a in p.args}) != len(p.args):
         raise SpecError("the policy names an argument twice", p.span)
     ctx.policy = ir.Policy(p.name, tuple(a.name for a in p.args), tuple(o.name for o in p.outputs), p.name_span)
+
+
+def _output(ctx: Context, o: ast.OutputDecl) -> ir.Tensor:
+    """A policy output; a `<= bound` dimension needs a `pad` value of the output's dtype."""
+    ttype = o.type
+    check_rank(ttype)
+    shape = []
+    for d in ttype.dims:
+        x = ctx.exprs.check(d, ctx.scope())
+        if x.dtype != "int":
+            raise SpecError(f"a dimension must be an int, but this is {x.dtype}", d.span)
+        shape.append(x)
+    bounded = tuple(axis for axis, b in enumerate(ttype.bounded) if b)
+    if bounded and o.pad is None:
+        raise SpecError(f"`{o.name}` has a dimension of any width up to a bound, but no `pad` value",
+                        ttype.dims[bounded[0]].span,
+                        notes=(f"say what fills it past the policy's width: `{o.name}: ... pad -1`",))
+    if o.pad is not None and not bounded:
+        raise SpecError(f"`pad` is for an output with a dimension declared `<= bound`; `{o.name}` has none",
+                        o.pad.span, notes=("write the dimension as `<= bound`, or drop the `pad`",))
+    pad = _pad_value(ctx, o) if bounded else None
+    return ir.Tensor(o.name, "output", ttype.dtype, tuple(shape), o.name_span, bounded=bounded, pad=pad)
+
+
+def _pad_value(ctx: Context, o: ast.OutputDecl):
+    x = ctx.exprs.check(o.pad, ctx.scope())
+    if not _is_literal(x):
+        raise SpecError("a pad value must be a literal (`-1`, `0.0`, `false`)", o.pad.span)
+    if x.dtype != o.type.dtype and not (o.type.dtype == "float" and x.dtype == "int"):
+        raise SpecError(f"`{o.name}` holds {o.type.dtype}s, but its pad value is {'an' if x.dtype == 'int' else 'a'} "
+                        f"{x.dtype}", o.pad.span)
+    value = eval_static(x, {})
+    return float(value) if o.type.dtype == "float" else value
+
+
+def _is_literal(x: ir.Expr) -> bool:
+    if isinstance(x, ir.Const):
+        return True
+    return isinstance(x, ir.Unary) and x.op == "-" and isinstance(x.operand, ir.Const)
 
 
 # ---- pass 4: lets, in dependency order ----

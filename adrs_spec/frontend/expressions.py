@@ -64,6 +64,14 @@ def check_rank(ttype: ast.TensorType) -> None:
                         notes=("each dimension is an axis of the evaluators' arrays",))
 
 
+def refuse_bounded(ttype: ast.TensorType, what: str) -> None:
+    """`<= bound` dimensions are for policy outputs only."""
+    if any(ttype.bounded):
+        axis = ttype.bounded.index(True)
+        raise SpecError(f"{what} has exact dimensions; `<= bound` is for policy outputs", ttype.dims[axis].span,
+                        notes=("drop the `<=`",))
+
+
 def _promote(x: ir.Expr, dtype: ir.DType) -> ir.Expr:
     if x.dtype == dtype:
         return x

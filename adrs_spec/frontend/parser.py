@@ -188,15 +188,23 @@ class _ToAst(Transformer):
 
     def tensor_type(self, meta, dtype, *dims):
         dims = tuple(d for d in dims if d is not None)
-        return ast.TensorType(str(dtype), dims, _span_of(meta))
+        bounded = tuple(isinstance(d, ast.BoundedDim) for d in dims)
+        dims = tuple(d.bound if isinstance(d, ast.BoundedDim) else d for d in dims)
+        return ast.TensorType(str(dtype), dims, _span_of(meta), bounded if any(bounded) else ())
+
+    def bounded_dim(self, meta, op, bound):
+        if str(op) != "<=":
+            raise SpecError(f"a dimension cannot start with `{op}`", _span_of(op),
+                            notes=("a dimension of any width up to a bound is written `<= bound`",))
+        return ast.BoundedDim(bound, _span_of(meta))
 
     def policy_decl(self, meta, name, *rest):
         args = tuple(ast.Name(str(t), _span_of(t)) for t in rest if isinstance(t, Token))
         outputs = tuple(r for r in rest if isinstance(r, ast.OutputDecl))
         return ast.PolicyDecl(str(name), _span_of(name), args, outputs, _span_of(meta))
 
-    def output(self, meta, name, ttype):
-        return ast.OutputDecl(str(name), _span_of(name), ttype, _span_of(meta))
+    def output(self, meta, name, ttype, pad):
+        return ast.OutputDecl(str(name), _span_of(name), ttype, _span_of(meta), pad)
 
     def invariant_decl(self, meta, name, expr):
         return ast.InvariantDecl(str(name), _span_of(name), expr, _span_of(meta))

@@ -83,7 +83,9 @@ def expr(e) -> str:
 
 
 def _type(t: ast.TensorType) -> str:
-    return t.dtype + (f"[{', '.join(expr(d) for d in t.dims)}]" if t.dims else "")
+    bounded = t.bounded or (False,) * len(t.dims)
+    dims = ", ".join(("<= " if b else "") + expr(d) for d, b in zip(t.dims, bounded))
+    return t.dtype + (f"[{dims}]" if t.dims else "")
 
 
 def _workload_stmt(s) -> str:
@@ -120,7 +122,8 @@ def decl(d) -> str:
             lines.append(f"  {f.role} {f.name}: {_type(f.type)}{c}")
         return "instance {\n" + "\n".join(lines) + "\n}"
     if isinstance(d, ast.PolicyDecl):
-        outs = ",\n     ".join(f"{o.name}: {_type(o.type)}" for o in d.outputs)
+        outs = ",\n     ".join(f"{o.name}: {_type(o.type)}" + (f" pad {expr(o.pad)}" if o.pad is not None else "")
+                                 for o in d.outputs)
         return f"policy {d.name}({', '.join(a.name for a in d.args)})\n  -> {outs}"
     if isinstance(d, ast.InvariantDecl):
         return f"invariant {d.name}: {expr(d.expr)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from adrs_spec import ir
 from adrs_spec.errors import SpecError
 from adrs_spec.frontend import ast
-from adrs_spec.frontend.expressions import Scope, check_rank, suggest
+from adrs_spec.frontend.expressions import Scope, check_rank, refuse_bounded, suggest
 from adrs_spec.statics import StaticDivisionByZero, StaticError, eval_static
 
 
@@ -84,6 +84,7 @@ def _check_trace(ctx, t: ast.WTrace, scope: Scope) -> ir.Trace:
         seen.add(arg.name)
         args.append(ir.Assign(arg.name, _value(ctx, arg.value, scope), arg.span))
     check_rank(t.type)
+    refuse_bounded(t.type, "a trace")
     shape = []
     for d in t.type.dims:
         x = ctx.exprs.check(d, scope)

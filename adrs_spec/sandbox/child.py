@@ -76,7 +76,7 @@ class PolicyProcess:
         except BaseException as error:
             failure = exception_failure(error, self.path, self.display, self.memory_bytes, None)
             return self.fail(failure.kind, failure.message, failure.detail)
-        self.outputs = [OutputSpec(name, kind, tuple(shape)) for name, kind, shape in request["outputs"]]
+        self.outputs = [OutputSpec(*fields) for fields in request["outputs"]]
         self.offsets = layout(self.outputs)[0]
         self.reply({"op": "loaded"})
 

@@ -13,6 +13,10 @@ and within int64 (torch and numpy code often produce those), but not bool; `floa
 outputs take float or integer dtypes and must be finite; `bool` outputs take bool, or
 integers that are all 0 or 1. Accepted outputs are cast to int64 / float64 / bool; every
 rejection names the output and the first offending index.
+
+A dimension declared `<= bound` takes any width: a narrower value is padded to the bound
+with the output's pad value; a wider one is cut to the bound when every entry past it is
+the pad value, and is otherwise rejected with the bound and the first offending index.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import sys
 
 import numpy as np
 
+from adrs_spec.bounded import describe_problem, fit_bounded
 from adrs_spec.sandbox.failures import describe_exception, type_name
 from adrs_spec.sandbox.records import OutputSpec
 
@@ -129,9 +134,27 @@ def _check_one(number: int, value, spec: OutputSpec) -> np.ndarray:
         value = _object_ints(label, value)
     if value.dtype.kind not in "biuf":
         raise BadOutput(f"{label} has dtype {value.dtype}; the spec expects an array of {spec.kind}s")
+    if spec.bounded and value.ndim == len(spec.shape):
+        value = {"int": _as_int, "float": _as_float, "bool": _as_bool}[spec.kind](label, value)
+        value = _fit_bounded(label, value, spec)
     if value.shape != spec.shape:
-        raise BadOutput(f"{label} has shape {_shape(value.shape)}; the spec expects {_shape(spec.shape)}")
+        raise BadOutput(f"{label} has shape {_shape(value.shape)}; the spec expects {_expected(spec)}")
     return {"int": _as_int, "float": _as_float, "bool": _as_bool}[spec.kind](label, value)
+
+
+def _expected(spec: OutputSpec) -> str:
+    """`(58, 256, 33)`, or `(58, 256, <= 33)` with bounded dimensions."""
+    dims = [("<= " if axis in spec.bounded else "") + str(n) for axis, n in enumerate(spec.shape)]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _fit_bounded(label: str, value: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    fitted, problem = fit_bounded(value, spec.shape, spec.bounded, spec.pad)
+    if problem is not None:
+        axis, width, where = problem
+        raise BadOutput(describe_problem(label, spec.shape, spec.bounded, spec.bound_names, spec.pad, axis, width,
+                                         where, fitted[where].item()))
+    return fitted
 
 
 def _object_ints(label: str, value: np.ndarray) -> np.ndarray:

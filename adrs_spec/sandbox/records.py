@@ -17,16 +17,34 @@ FAILURE_KINDS = ("load_error", "bad_output", "crash", "timeout", "memory", "kill
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """One declared output of the policy: its name, element kind and exact shape."""
+    """One declared output of the policy: its name, element kind and shape.
+
+    bounded: the axes declared `<= bound` (shape[axis] is the bound), where a policy may
+    return any width: a narrower value is padded with `pad`, a wider one must hold only
+    `pad` past the bound. bound_names: how the spec writes each of those bounds (for
+    messages), in the order of `bounded`."""
 
     name: str
     kind: str                # "int" | "float" | "bool"
     shape: tuple[int, ...]
+    bounded: tuple[int, ...] = ()
+    pad: int | float | bool | None = None
+    bound_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in OUTPUT_KINDS:
             raise ValueError(f"output `{self.name}`: kind must be one of {', '.join(OUTPUT_KINDS)}, not {self.kind!r}")
         object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        object.__setattr__(self, "bounded", tuple(int(a) for a in self.bounded))
+        object.__setattr__(self, "bound_names", tuple(self.bound_names) or tuple(str(self.shape[a]) for a in self.bounded))
+        if self.bounded and self.pad is None:
+            raise ValueError(f"output `{self.name}`: a bounded dimension needs a pad value")
+        if any(not 0 <= a < len(self.shape) for a in self.bounded):
+            raise ValueError(f"output `{self.name}`: bounded axes {self.bounded} outside its {len(self.shape)} dimensions")
+
+    def message(self) -> list:
+        """The spec as sent to the policy process."""
+        return [self.name, self.kind, list(self.shape), list(self.bounded), self.pad, list(self.bound_names)]
 
     @property
     def dtype(self) -> np.dtype:

@@ -110,7 +110,7 @@ class CandidateRun:
         self.phase = _Phase(None, "while loading the policy file", plain=True)
         self.process.send({"op": "load", "path": self.path, "display": self.display, "function": self.function,
                            "arguments": self.arguments,
-                           "outputs": [[o.name, o.kind, list(o.shape)] for o in self.outputs]})
+                           "outputs": [o.message() for o in self.outputs]})
         self._reply(("loaded",))
 
     def _warm_up(self, calls: list[tuple], first: int, warmup_calls: list[tuple] | None) -> None:

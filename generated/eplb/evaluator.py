@@ -17,7 +17,7 @@ from adrs_spec.backends import jax_support as rt
 
 SPEC = 'eplb'
 SOURCE = 'specs/eplb.adrs'
-SOURCE_SHA256 = '175bef342d7ddd2837f5e454b60994304ba4350246f0cd88a3994031ae67222f'
+SOURCE_SHA256 = 'bd6925883b77bcd528b5478b8e2fe51986033418d561ca884cf250d8e33de31d'
 COMPILER_VERSION = '0.1.0'
 TOLERANCE = 0.0001
 # name: (dtype, default)
@@ -38,6 +38,10 @@ OUTPUTS = {
     'phy2log': ('int', ('layers', 'replicas')),
     'log2phy': ('int', ('layers', 'experts', 'max_copies')),
     'logcnt': ('int', ('layers', 'experts')),
+}
+# name: (axes declared `<= bound`, their bounds as written, pad value); see rt.fit_outputs
+BOUNDED = {
+    'log2phy': ((2,), ('max_copies',), -1),
 }
 INVARIANTS = (
     'ids_in_range',
@@ -256,6 +260,7 @@ def per_instance(s: Statics, t: dict) -> dict:
 
 def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
+    An output dimension declared `<= bound` may have any width (padded or cut to the bound).
 
     jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
     a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
@@ -272,6 +277,7 @@ def make_evaluator(params: dict | None = None, dtype: str = "float32"):
 
     def evaluate(instances: dict, outputs: dict) -> dict:
         rt.check_batch(instances, FIELDS, expected, "instances")
+        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
         return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 

@@ -35,6 +35,8 @@ FIELDS = {
 OUTPUTS = {
     'gpu_of': ('int', ('models',)),
 }
+# name: (axes declared `<= bound`, their bounds as written, pad value); see rt.fit_outputs
+BOUNDED = {}
 INVARIANTS = ('gpu_in_range', 'fits_in_memory')
 METRICS = ('max_kvpr', 'case_score')
 
@@ -201,6 +203,7 @@ def per_instance(s: Statics, t: dict) -> dict:
 
 def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
+    An output dimension declared `<= bound` may have any width (padded or cut to the bound).
 
     jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
     a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
@@ -217,6 +220,7 @@ def make_evaluator(params: dict | None = None, dtype: str = "float32"):
 
     def evaluate(instances: dict, outputs: dict) -> dict:
         rt.check_batch(instances, FIELDS, expected, "instances")
+        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
         return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 

@@ -122,6 +122,20 @@ CASES = [
      'toy.adrs:21:16: error: unknown workload `v`\n  holdout h from v with n = 6\n                 ^\n  note: a holdout shifts a declared workload'),
     ('holdout_unknown_name', BASE + WORKLOAD + "holdout h from w with m = 6\n",
      "toy.adrs:21:23: error: holdout `h` sets `m`, which workload `w` does not have\n  holdout h from w with m = 6\n                        ^\n  note: a holdout may set params, the workload's own names, and generator parameters"),
+    ('bounded_without_pad', sub("slot: int[n]", "slot: int[<= n]"),
+     "toy.adrs:10:40: error: `slot` has a dimension of any width up to a bound, but no `pad` value\n  policy assign(load, k) -> slot: int[<= n], share: float[n]\n                                         ^\n  note: say what fills it past the policy's width: `slot: ... pad -1`"),
+    ('pad_without_bound', sub("share: float[n]", "share: float[n] pad 0.0"),
+     'toy.adrs:10:61: error: `pad` is for an output with a dimension declared `<= bound`; `share` has none\n  policy assign(load, k) -> slot: int[n], share: float[n] pad 0.0\n                                                              ^^^\n  note: write the dimension as `<= bound`, or drop the `pad`'),
+    ('pad_of_wrong_dtype', sub("slot: int[n]", "slot: int[<= n] pad 1.5"),
+     'toy.adrs:10:47: error: `slot` holds ints, but its pad value is a float\n  policy assign(load, k) -> slot: int[<= n] pad 1.5, share: float[n]\n                                                ^^^'),
+    ('pad_not_literal', sub("slot: int[n]", "slot: int[<= n] pad k"),
+     'toy.adrs:10:47: error: a pad value must be a literal (`-1`, `0.0`, `false`)\n  policy assign(load, k) -> slot: int[<= n] pad k, share: float[n]\n                                                ^'),
+    ('bound_not_static', sub("slot: int[n]", "slot: int[<= load[0]] pad -1"),
+     'toy.adrs:10:40: error: `load` is an instance field, but this needs a value known before any data (params and lets over them)\n  policy assign(load, k) -> slot: int[<= load[0]] pad -1, share: float[n]\n                                         ^^^^'),
+    ('bounded_field', sub("observe load: float[n]", "observe load: float[<= n]"),
+     'toy.adrs:7:26: error: an instance field has exact dimensions; `<= bound` is for policy outputs\n    observe load: float[<= n] >= 0\n                           ^\n  note: drop the `<=`'),
+    ('bounded_strict', sub("slot: int[n]", "slot: int[< n] pad -1"),
+     'toy.adrs:10:37: error: a dimension cannot start with `<`\n  policy assign(load, k) -> slot: int[< n] pad -1, share: float[n]\n                                      ^\n  note: a dimension of any width up to a bound is written `<= bound`'),
 ]
 
 

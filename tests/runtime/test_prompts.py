@@ -17,7 +17,7 @@ def test_the_problem_statement_carries_the_signature_every_invariant_and_the_sco
     spec, source = eplb()
     text = problem_statement(spec, source)
     assert "`rebalance_experts(weight, replicas, groups, nodes, gpus)`" in text
-    assert "- `log2phy`: int[layers, experts, max_copies] [58, 256, 33]" in text
+    assert "- `log2phy`: int[layers, experts, <= max_copies] [58, 256, 33], any width up to the bound, padded with -1" in text
     for inv in spec.invariants:
         assert f"- `{inv.name}`" in text
     assert "      forall l, e: logcnt[l, e] >= 1" in text           # the invariant's own source
