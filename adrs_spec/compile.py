@@ -39,7 +39,7 @@ def compile_spec(path: str) -> CompileResult:
 
     start = time.perf_counter()
     source = read_source(path)
-    source = type(source)(display_name(path), source.text)
+    source = type(source)(display_name(path), source.text, path)
     checked = check(parse(source), source)
     try:
         files = generate(checked.spec, __version__)

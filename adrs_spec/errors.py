@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Source:
-    """A spec's text and the name it is reported under."""
+    """A spec's text and the name it is reported under; `path`: the file it was read from
+    (where the files a spec names, such as its adapters, are looked up), if any."""
 
     name: str
     text: str
+    path: str | None = None
 
     def __post_init__(self) -> None:
         # CRLF and lone CR end lines too: the parser, the markers and the hash see `\n` only

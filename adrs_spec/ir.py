@@ -340,6 +340,17 @@ class Holdout:
 
 
 @dataclass(frozen=True)
+class Adapter:
+    """`adapter "placement/prism.py"`: a Python file that lets a policy written to a public
+    interface run against the spec (see adrs_spec.sandbox.adapters). name: the file's stem;
+    path: where it was found (the spec's folder joined with the path as written)."""
+
+    name: str
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     title: str
@@ -360,6 +371,7 @@ class Spec:
     source_name: str
     source_sha256: str
     claims: tuple[Claim, ...] = ()                # spec order
+    adapters: tuple[Adapter, ...] = ()            # spec order
 
     def tensor(self, name: str) -> Tensor:
         for t in self.tensors:

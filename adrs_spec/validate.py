@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from adrs_spec import ir, scoring
+from adrs_spec.errors import InputError
 from adrs_spec.statics import bind, shape_of
 from adrs_spec.workloads.build import WorkloadSet
 
@@ -44,6 +45,7 @@ class SetReport:
     violation_counts: dict[str, int] = field(default_factory=dict)
     bound_failures: list[str] = field(default_factory=list)
     failure: dict | None = None
+    interface: str | None = None     # the adapter the policy ran through; None: the spec's own function
 
 
 @dataclass
@@ -166,6 +168,20 @@ def output_specs(spec: ir.Spec, params: dict):
             for t in spec.outputs()]
 
 
+def adapter_sources(spec: ir.Spec) -> list:
+    """The spec's adapters, read for the policy process (an InputError if one is unusable)."""
+    from adrs_spec.sandbox.adapters import AdapterProblem, AdapterSource, read_adapter
+
+    sources = []
+    for adapter in spec.adapters:
+        try:
+            source = read_adapter(adapter.path)
+        except AdapterProblem as problem:
+            raise InputError(f"adapter `{adapter.name}` of {spec.source_name}: {problem}") from None
+        sources.append(AdapterSource(adapter.name, adapter.path, source, spec.policy.args))
+    return sources
+
+
 def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: WorkloadSet) -> SetReport:
     """Run the policy on every instance of the set and score what it returns (`evaluator`:
     an adrs_spec.evaluator.Evaluator of the spec's generated module)."""
@@ -174,7 +190,9 @@ def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: Work
     times: list[float] = []
     for group in wset.groups:
         run = sandbox.run_policy(path=policy_path, function=spec.policy.name, calls=policy_calls(spec, group),
-                                 outputs=output_specs(spec, group.params), arg_names=spec.policy.args)
+                                 outputs=output_specs(spec, group.params), arg_names=spec.policy.args,
+                                 adapters=adapter_sources(spec))
+        report.interface = run.interface
         if not run.ok:
             f = run.failure
             label = group.labels[f.call_index] if f.call_index is not None and f.call_index < len(group.labels) else None

@@ -146,6 +146,9 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
 def render_report(report: Report) -> str:
     """Verdict first, then violations (a few per invariant), then the metric table."""
     lines = [f"{report.verdict}: {report.policy} against {report.spec}: {report.reason}"]
+    interface = next((s.interface for s in report.sets if s.interface), None)
+    if interface is not None:
+        lines.append(f"  (run through the spec's adapter `{interface}`)")
     for s in report.sets:
         if s.failure:
             where = f" (instance {s.failure['instance']})" if s.failure.get("instance") else ""

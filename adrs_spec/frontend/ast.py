@@ -168,6 +168,14 @@ class BoundedDim:
 
 
 @dataclass(frozen=True)
+class AdapterDecl:
+    """`adapter "placement/prism.py"`: a path relative to the spec's folder."""
+
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class SpecDecl:
     name: str
     title: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 from adrs_spec import ir
@@ -47,6 +48,7 @@ class Context:
     tolerance: float = DEFAULT_TOLERANCE
     workloads: list[ir.Workload] = field(default_factory=list)
     holdouts: list[ir.Holdout] = field(default_factory=list)
+    adapters: list[ir.Adapter] = field(default_factory=list)
     used: set = field(default_factory=set)
     warnings: list[SpecError] = field(default_factory=list)
     exprs: ExprChecker = field(default_factory=ExprChecker)
@@ -479,10 +481,35 @@ def check_unused(ctx: Context) -> None:
                                               source=ctx.source))
 
 
+# ---- adapters ----
+def check_adapters(ctx: Context) -> None:
+    """Each adapter is a readable Python file next to the spec that compiles; names are distinct."""
+    from adrs_spec.sandbox.adapters import AdapterProblem, read_adapter
+
+    folder = os.path.dirname(ctx.source.path or ctx.source.name)
+    for d in ctx.of(ast.AdapterDecl):
+        name = os.path.splitext(os.path.basename(d.path))[0]
+        if not d.path.endswith(".py") or not name.isidentifier():
+            raise SpecError(f"an adapter is a Python file named like a module (`prism.py`), not `{d.path}`", d.span)
+        if os.path.isabs(d.path):
+            raise SpecError("an adapter's path is relative to the spec's folder", d.span,
+                            notes=("ship the adapter next to the spec",))
+        if any(a.name == name for a in ctx.adapters):
+            raise SpecError(f"a second adapter named `{name}`", d.span, notes=("adapters are named by their file",))
+        path = os.path.join(folder, d.path)
+        try:
+            read_adapter(path, d.path)
+        except AdapterProblem as problem:
+            raise SpecError(f"adapter `{name}`: {problem}", d.span,
+                            notes=("an adapter defines FUNCTION, inputs(...) and outputs(result, state); "
+                                   "see README.md, `Adapters`",)) from None
+        ctx.adapters.append(ir.Adapter(name, path, d.span))
+
+
 PASSES = ("collect_declarations", "check_params", "check_static_lets", "check_instance", "check_policy",
           "check_tensor_lets",
           "check_requires", "check_invariants", "check_claims", "check_metrics", "check_scoring", "check_workloads",
-          "check_unused")
+          "check_unused", "check_adapters")
 
 
 def check(tree: ast.SpecFile, source: Source) -> Checked:
@@ -503,7 +530,8 @@ def check(tree: ast.SpecFile, source: Source) -> Checked:
         metrics=tuple(ctx.metrics.values()), bounds=tuple(ctx.bounds), objectives=tuple(ctx.objectives),
         score=ctx.score, tolerance=ctx.tolerance, workloads=tuple(ctx.workloads),
         holdouts=tuple(ctx.holdouts), source_name=source.name,
-        source_sha256=hashlib.sha256(source.text.encode()).hexdigest(), claims=tuple(ctx.claims))
+        source_sha256=hashlib.sha256(source.text.encode()).hexdigest(), claims=tuple(ctx.claims),
+        adapters=tuple(ctx.adapters))
     if None not in ctx.defaults.values():
         try:
             bind(spec)

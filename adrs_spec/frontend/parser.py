@@ -6,6 +6,7 @@ of the language ("expected an expression") rather than of token names.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from importlib import resources
 
 import lark
@@ -163,6 +164,9 @@ class _ToAst(Transformer):
 
     def start(self, meta, *decls):
         return ast.SpecFile(tuple(decls))
+
+    def adapter_decl(self, meta, path):
+        return ast.AdapterDecl(str(path)[1:-1], _span_of(meta))
 
     def spec_decl(self, meta, name, title):
         return ast.SpecDecl(str(name), title[1:-1] if title else "", _span_of(meta))
@@ -354,7 +358,7 @@ def read_source(path: str) -> Source:
                                 f"{MAX_SPEC_BYTES // 1024} KB of text. Is this the right file?")
     with open(path, "rb") as fh:
         data = fh.read(MAX_SPEC_BYTES + 1)
-    return decode_source(path, data)
+    return replace(decode_source(path, data), path=path)
 
 
 def decode_source(name: str, data: bytes) -> Source:

@@ -106,6 +106,8 @@ def decl(d) -> str:
     """One declaration as canonical text."""
     if isinstance(d, ast.SpecDecl):
         return f'spec {d.name} "{d.title}"'
+    if isinstance(d, ast.AdapterDecl):
+        return f'adapter "{d.path}"'
     if isinstance(d, ast.ParamDecl):
         default = f" = {expr(d.default)}" if d.default is not None else ""
         rng = f" in {_range(d.range)}" if d.range else ""

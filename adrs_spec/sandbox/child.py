@@ -7,8 +7,12 @@ sees, not `_clock`. Timing covers the call itself, waiting for asynchronous libr
 converting the returned values to numpy (so a lazy object that computes when converted is
 paid for); checking shapes and dtypes and sending the arrays come after the clock stops.
 
+A policy written to a public interface runs through the spec's adapter (adapters.py): the
+adapter builds the public call from the spec's arguments (untimed) and turns what the public
+function returned into the spec's outputs (timed, like the conversion to numpy).
+
 Messages (see protocol.py), one request at a time:
-  load  {path, display, function, arguments, outputs} -> loaded | failure
+  load  {path, display, function, arguments, outputs, adapters} -> loaded {interface} | failure
   call  {args}  -> done {ns}, then checked | failure   (the null policy until `load`)
   fetch         -> outputs {values}                      (the arrays of the last call; written
                                                           to the shared area if there is one)
@@ -20,6 +24,7 @@ import mmap
 import socket
 import time
 
+from adrs_spec.sandbox.adapters import AdapterError, AdapterRejected, AdapterSource
 from adrs_spec.sandbox.convert import BadOutput, check_outputs, returned_values, to_library, wait_for_device
 from adrs_spec.sandbox.failures import exception_failure
 from adrs_spec.sandbox.loading import LoadError, load_policy
@@ -44,6 +49,7 @@ class PolicyProcess:
         self.sock, self.array, self.memory_bytes, self.area = sock, array, memory_bytes, area
         self.offsets: list[int] = []
         self.func = _null_policy
+        self.adapter = None          # a LoadedAdapter when the policy is written to a public interface
         self.outputs: list[OutputSpec] | None = None
         self.path = self.display = ""
         self.last_values: tuple | None = None
@@ -70,7 +76,10 @@ class PolicyProcess:
     def load(self, request: dict) -> None:
         self.path, self.display = request["path"], request["display"]
         try:
-            self.func = load_policy(self.path, self.display, request["function"], request["arguments"])
+            adapters = [AdapterSource(name, filename, source, tuple(names))
+                        for name, filename, source, names in request.get("adapters", ())]
+            self.func, self.adapter = load_policy(self.path, self.display, request["function"], request["arguments"],
+                                                  adapters)
         except LoadError as error:
             return self.fail("load_error", error.message, error.detail)
         except BaseException as error:
@@ -78,23 +87,31 @@ class PolicyProcess:
             return self.fail(failure.kind, failure.message, failure.detail)
         self.outputs = [OutputSpec(*fields) for fields in request["outputs"]]
         self.offsets = layout(self.outputs)[0]
-        self.reply({"op": "loaded"})
+        self.reply({"op": "loaded", "interface": self.adapter.name if self.adapter is not None else None})
 
     def call(self, request: dict) -> None:
         self.last_values = None
+        adapter, state, keywords = self.adapter, None, {}
         try:
-            args = to_library(request["args"], self.array)
+            if adapter is not None:
+                args, keywords, state = adapter.call_arguments(request["args"])
+            else:
+                args = to_library(request["args"], self.array)
             started = _clock()
-            result = self.func(*args)
+            result = self.func(*args, **keywords)
             wait_for_device(result)
+            if adapter is not None:
+                result = adapter.spec_outputs(result, state)
             values = returned_values(result, self.outputs) if self.outputs is not None else None
             elapsed = _clock() - started
-        except BadOutput as error:
+        except (BadOutput, AdapterRejected) as error:
             return self.fail("bad_output", str(error))
+        except AdapterError as error:
+            return self.fail("crash", error.message, error.detail)
         except BaseException as error:
             failure = exception_failure(error, self.path, self.display, self.memory_bytes, None)
             return self.fail(failure.kind, failure.message, failure.detail)
-        del args, result
+        del args, keywords, state, result
         self.reply({"op": "done", "ns": elapsed})
         if values is None:
             return self.reply({"op": "checked"})

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+from typing import Sequence
 
+from adrs_spec.sandbox.adapters import AdapterError, AdapterSource, LoadedAdapter
 from adrs_spec.sandbox.failures import describe_exception, policy_traceback
 
 POLICY_MODULE = "adrs_policy"
@@ -19,20 +21,40 @@ class LoadError(Exception):
         self.message, self.detail = message, detail
 
 
-def load_policy(path: str, display: str, function: str, arguments: list[str]):
-    """The function `function` of the file at `path` (shown as `display` in messages), checked
-    to accept the positional arguments described by `arguments`."""
+def load_policy(path: str, display: str, function: str, arguments: list[str], adapters: Sequence[AdapterSource] = ()):
+    """(the function, None): the function `function` of the file at `path` (shown as `display`
+    in messages), checked to accept the positional arguments described by `arguments`. When
+    the file does not define it: (the public function, its adapter) for the first adapter
+    whose FUNCTION it defines (see adapters.py)."""
+    loaded = []
+    for source in adapters:
+        try:
+            loaded.append(LoadedAdapter(source))
+        except AdapterError as error:
+            raise LoadError(error.message, error.detail) from None
     module = _import_file(path, display)
+    adapter = None
     func = getattr(module, function, None)
     if func is None:
-        defined = [name for name, obj in vars(module).items()
-                   if inspect.isfunction(obj) and obj.__module__ == POLICY_MODULE and not name.startswith("_")]
-        listing = f"it defines: {', '.join(defined)}" if defined else "it defines no public functions"
-        raise LoadError(f"{display} defines no function `{function}`; {listing}")
+        adapter = next((a for a in loaded if getattr(module, a.function, None) is not None), None)
+        if adapter is None:
+            raise LoadError(_no_function(module, display, function, loaded))
+        function, func = adapter.function, getattr(module, adapter.function)
     if not callable(func):
         raise LoadError(f"`{function}` in {display} is a {type(func).__name__}, not a function")
-    _check_arity(func, function, display, arguments)
-    return func
+    if adapter is None:
+        _check_arity(func, function, display, arguments)
+    elif isinstance(adapter.arguments, (tuple, list)):
+        _check_arity(func, function, display, [str(a) for a in adapter.arguments])
+    return func, adapter
+
+
+def _no_function(module, display: str, function: str, adapters: list[LoadedAdapter]) -> str:
+    defined = [name for name, obj in vars(module).items()
+               if inspect.isfunction(obj) and obj.__module__ == POLICY_MODULE and not name.startswith("_")]
+    listing = f"it defines: {', '.join(defined)}" if defined else "it defines no public functions"
+    public = "".join(f" or `{a.function}` (the public interface of adapter `{a.name}`)" for a in adapters)
+    return f"{display} defines no function `{function}`{public}; {listing}"
 
 
 def _import_file(path: str, display: str):

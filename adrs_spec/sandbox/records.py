@@ -78,6 +78,7 @@ class PolicyRun:
     outputs: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
     repeat_times_s: list[list[float]] = field(default_factory=list)
+    interface: str | None = None      # the adapter the policy ran through; None: the spec's own function
 
     @property
     def ok(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from adrs_spec.sandbox import isolation, timing
+from adrs_spec.sandbox.adapters import AdapterSource
 from adrs_spec.sandbox.candidate import CandidateProcess
 from adrs_spec.sandbox.convert import ARRAY_LIBRARIES
 from adrs_spec.sandbox.isolation import Isolation
@@ -93,7 +94,8 @@ class Sandbox:
 
     def run_policy(self, path: str, function: str, calls: Sequence[tuple], outputs: Sequence[OutputSpec],
                    repeats: int | None = None, arg_names: Sequence[str] | None = None, *,
-                   seed: int | None = None, warmup_calls: Sequence[tuple] | None = None) -> PolicyRun:
+                   seed: int | None = None, warmup_calls: Sequence[tuple] | None = None,
+                   adapters: Sequence[AdapterSource] = ()) -> PolicyRun:
         """Run `function` of the policy file at `path` on every call (positional arguments:
         numpy arrays and Python scalars, one distinct instance per call) and check its
         returns against `outputs`.
@@ -104,7 +106,8 @@ class Sandbox:
         shuffle calls where one call's input is another's hidden data (consecutive windows
         of one trace). warmup_calls: instances to run untimed first (default: the first
         call's inputs reversed). repeats: timed passes, each in a fresh process (default:
-        the Sandbox's)."""
+        the Sandbox's). adapters: for a policy file that does not define `function` but the
+        public function of one of them (see adapters.py)."""
         display = os.fspath(path)
         if not os.path.isfile(display):
             return PolicyRun(Failure("load_error", f"{display}: no such policy file"))
@@ -123,17 +126,18 @@ class Sandbox:
         for timed_pass in range(repeats):
             order = timing.execution_order(len(calls), seed, timed_pass)
             result = self._one_pass(os.path.abspath(display), display, function, calls, outputs, order, warmups,
-                                    blocks if timed_pass == 0 else None, describe_arguments(calls[0], arg_names))
+                                    blocks if timed_pass == 0 else None, describe_arguments(calls[0], arg_names),
+                                    adapters)
             if result.failure is not None:
                 return PolicyRun(result.failure)
             passes.append(result)
         return PolicyRun(None, [tuple(block[i] for block in blocks) for i in range(len(calls))],
                          [timing.call_seconds([p.times_s[i] for p in passes]) for i in range(len(calls))],
-                         [[p.times_s[i] for p in passes] for i in range(len(calls))])
+                         [[p.times_s[i] for p in passes] for i in range(len(calls))], passes[0].interface)
 
     def _one_pass(self, path: str, display: str, function: str, calls: list[tuple], outputs: list[OutputSpec],
                   order: list[int], warmups: list[tuple] | None, blocks: list[np.ndarray] | None,
-                  arguments: list[str]) -> PassResult:
+                  arguments: list[str], adapters: Sequence[AdapterSource] = ()) -> PassResult:
         """One policy process: every call once, in `order`."""
         self.start()
         worker = self._worker()
@@ -142,7 +146,7 @@ class Sandbox:
             if self.limits.memory_bytes is not None and self.limits.memory_bytes <= worker.baseline_vm_bytes:
                 return PassResult([], _limit_below_baseline(self.limits, worker, self.array))
             candidate = CandidateRun(self._spawn(worker, path, outputs), self.limits, path, display, function,
-                                     outputs, arguments)
+                                     outputs, arguments, adapters)
             return candidate.execute(calls, order, warmups, blocks)
         finally:
             if candidate is not None:

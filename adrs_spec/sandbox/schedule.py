@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
 
 from adrs_spec.sandbox import timing
+from adrs_spec.sandbox.adapters import AdapterSource
 from adrs_spec.sandbox.candidate import CallTimedOut, CandidateProcess, ChildGone, Tampered, describe_files
 from adrs_spec.sandbox.failures import death_failure, shorten
 from adrs_spec.sandbox.limits import SandboxLimits
@@ -39,6 +41,7 @@ class PassResult:
 
     times_s: list[float | None]
     failure: Failure | None = None
+    interface: str | None = None      # the adapter the policy ran through (None: the spec's own function)
 
 
 class CandidateRun:
@@ -46,10 +49,12 @@ class CandidateRun:
     timed, and turn whatever happens into a PassResult."""
 
     def __init__(self, process: CandidateProcess, limits: SandboxLimits, path: str, display: str,
-                 function: str, outputs: list[OutputSpec], arguments: list[str]):
+                 function: str, outputs: list[OutputSpec], arguments: list[str],
+                 adapters: Sequence[AdapterSource] = ()):
         self.process, self.limits = process, limits
         self.path, self.display, self.function = path, display, function
-        self.outputs, self.arguments = outputs, arguments
+        self.outputs, self.arguments, self.adapters = outputs, arguments, list(adapters)
+        self.interface: str | None = None
         self.phase = _Phase(None, "while the sandbox measured its own round trip")
         self.round_trip_ns = 0
 
@@ -61,6 +66,7 @@ class CandidateRun:
         try:
             self._calibrate(calls[order[0]])
             self._load()
+            result.interface = self.interface
             self._warm_up(calls, order[0], warmup_calls)
             for index in order:
                 result.times_s[index] = self._timed_call(index, calls[index], blocks)
@@ -110,8 +116,12 @@ class CandidateRun:
         self.phase = _Phase(None, "while loading the policy file", plain=True)
         self.process.send({"op": "load", "path": self.path, "display": self.display, "function": self.function,
                            "arguments": self.arguments,
-                           "outputs": [o.message() for o in self.outputs]})
-        self._reply(("loaded",))
+                           "outputs": [o.message() for o in self.outputs],
+                           "adapters": [a.message() for a in self.adapters]})
+        interface = self._reply(("loaded",)).get("interface")
+        if interface is not None and interface not in [a.name for a in self.adapters]:
+            raise Tampered(f"an unknown interface {shorten(repr(interface), 60)}")
+        self.interface = interface
 
     def _warm_up(self, calls: list[tuple], first: int, warmup_calls: list[tuple] | None) -> None:
         """Untimed executions before the timed ones: on the caller's warm-up instances, or else
