@@ -169,11 +169,19 @@ def output_specs(spec: ir.Spec, params: dict):
 
 
 def adapter_sources(spec: ir.Spec) -> list:
-    """The spec's adapters, read for the policy process (an InputError if one is unusable)."""
+    """The spec's adapters, read for the policy process. One whose file has gone is sent with
+    the reason (a policy that needs it fails to load, saying so); one that changed into
+    something unusable since the spec was checked is an InputError."""
+    import os
+
     from adrs_spec.sandbox.adapters import AdapterProblem, AdapterSource, read_adapter
 
     sources = []
     for adapter in spec.adapters:
+        if not os.path.exists(adapter.path):
+            sources.append(AdapterSource(adapter.name, adapter.path, "", spec.policy.args,
+                                         f"no such file {adapter.path}"))
+            continue
         try:
             source = read_adapter(adapter.path)
         except AdapterProblem as problem:

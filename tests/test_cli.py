@@ -104,7 +104,6 @@ def test_an_output_folder_that_cannot_be_written_is_an_input_error(tmp_path, com
 def test_compile_keeps_other_files_and_gives_normal_permissions(tmp_path):
     spec = tmp_path / "placement.adrs"
     shutil.copy(os.path.join(ROOT, "specs/placement.adrs"), spec)
-    shutil.copytree(os.path.join(ROOT, "specs/placement"), tmp_path / "placement")
     folder = tmp_path / "gen" / "placement"
     folder.mkdir(parents=True)
     (folder / "notes.txt").write_text("mine")

@@ -483,7 +483,9 @@ def check_unused(ctx: Context) -> None:
 
 # ---- adapters ----
 def check_adapters(ctx: Context) -> None:
-    """Each adapter is a readable Python file next to the spec that compiles; names are distinct."""
+    """Each adapter is a Python file next to the spec that parses and defines what an adapter
+    defines; names are distinct. A missing file is a warning: the evaluator does not need it,
+    and only a policy written to its interface fails (saying so) when it is missing."""
     from adrs_spec.sandbox.adapters import AdapterProblem, read_adapter
 
     folder = os.path.dirname(ctx.source.path or ctx.source.name)
@@ -497,6 +499,11 @@ def check_adapters(ctx: Context) -> None:
         if any(a.name == name for a in ctx.adapters):
             raise SpecError(f"a second adapter named `{name}`", d.span, notes=("adapters are named by their file",))
         path = os.path.join(folder, d.path)
+        if not os.path.exists(path):
+            ctx.warnings.append(SpecError(f"adapter `{name}`: no such file {d.path}; policies written to its "
+                                          f"interface will not load", d.span, source=ctx.source))
+            ctx.adapters.append(ir.Adapter(name, path, d.span))
+            continue
         try:
             read_adapter(path, d.path)
         except AdapterProblem as problem:

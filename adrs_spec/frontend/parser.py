@@ -265,7 +265,7 @@ class _ToAst(Transformer):
 # ---- error translation: Lark's terminal names -> words of the language ----
 _EXPR_START = {"INT", "FLOAT", "BOOL", "NAME", "LPAR", "ADD_OP", "IF", "NOT", "QUANT"}
 _DECL_START = {"SPEC", "PARAM", "REQUIRE", "LET", "INSTANCE", "POLICY", "INVARIANT", "CLAIM", "METRIC",
-               "BOUND", "OBJECTIVE", "SCORE", "TOLERANCE", "WORKLOAD", "HOLDOUT"}
+               "BOUND", "OBJECTIVE", "SCORE", "TOLERANCE", "WORKLOAD", "HOLDOUT", "ADAPTER"}
 _WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a quoted title",
     "DTYPE": "a type (`int`, `float` or `bool`)", "ROLE": "`observe` or `hidden`",

@@ -50,9 +50,10 @@ class AdapterSource:
     filename: str
     source: str
     argument_names: tuple[str, ...]
+    problem: str | None = None     # why the adapter cannot be used (its file is missing): no source
 
     def message(self) -> list:
-        return [self.name, self.filename, self.source, list(self.argument_names)]
+        return [self.name, self.filename, self.source, list(self.argument_names), self.problem]
 
 
 def read_adapter(path: str, display: str | None = None) -> str:

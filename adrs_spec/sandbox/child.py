@@ -76,8 +76,8 @@ class PolicyProcess:
     def load(self, request: dict) -> None:
         self.path, self.display = request["path"], request["display"]
         try:
-            adapters = [AdapterSource(name, filename, source, tuple(names))
-                        for name, filename, source, names in request.get("adapters", ())]
+            adapters = [AdapterSource(name, filename, source, tuple(names), problem)
+                        for name, filename, source, names, problem in request.get("adapters", ())]
             self.func, self.adapter = load_policy(self.path, self.display, request["function"], request["arguments"],
                                                   adapters)
         except LoadError as error:

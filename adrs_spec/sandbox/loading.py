@@ -26,8 +26,10 @@ def load_policy(path: str, display: str, function: str, arguments: list[str], ad
     in messages), checked to accept the positional arguments described by `arguments`. When
     the file does not define it: (the public function, its adapter) for the first adapter
     whose FUNCTION it defines (see adapters.py)."""
-    loaded = []
+    loaded, unusable = [], [a for a in adapters if a.problem is not None]
     for source in adapters:
+        if source.problem is not None:
+            continue
         try:
             loaded.append(LoadedAdapter(source))
         except AdapterError as error:
@@ -38,7 +40,7 @@ def load_policy(path: str, display: str, function: str, arguments: list[str], ad
     if func is None:
         adapter = next((a for a in loaded if getattr(module, a.function, None) is not None), None)
         if adapter is None:
-            raise LoadError(_no_function(module, display, function, loaded))
+            raise LoadError(_no_function(module, display, function, loaded, unusable))
         function, func = adapter.function, getattr(module, adapter.function)
     if not callable(func):
         raise LoadError(f"`{function}` in {display} is a {type(func).__name__}, not a function")
@@ -49,12 +51,14 @@ def load_policy(path: str, display: str, function: str, arguments: list[str], ad
     return func, adapter
 
 
-def _no_function(module, display: str, function: str, adapters: list[LoadedAdapter]) -> str:
+def _no_function(module, display: str, function: str, adapters: list[LoadedAdapter],
+                 unusable: list[AdapterSource]) -> str:
     defined = [name for name, obj in vars(module).items()
                if inspect.isfunction(obj) and obj.__module__ == POLICY_MODULE and not name.startswith("_")]
     listing = f"it defines: {', '.join(defined)}" if defined else "it defines no public functions"
     public = "".join(f" or `{a.function}` (the public interface of adapter `{a.name}`)" for a in adapters)
-    return f"{display} defines no function `{function}`{public}; {listing}"
+    missing = "".join(f"; the spec's adapter `{a.name}` cannot be used ({a.problem})" for a in unusable)
+    return f"{display} defines no function `{function}`{public}; {listing}{missing}"
 
 
 def _import_file(path: str, display: str):

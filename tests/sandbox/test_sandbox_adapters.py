@@ -115,8 +115,23 @@ def test_an_adapter_that_fails_to_load_is_an_input_error(placement, tmp_path):
                                  "'no_such_module'")
 
 
+def test_a_missing_adapter_is_a_warning_and_the_policy_that_needs_it_says_so(placement, tmp_path):
+    from adrs_spec.compile import compile_spec
+
+    os.remove(placement.parent / "placement" / "prism.py")
+    warnings = [w.render() for w in compile_spec(str(placement)).warnings]
+    assert any("adapter `prism`: no such file placement/prism.py; policies written to its interface will not load"
+               in w for w in warnings)
+    native = run_validation(str(placement), os.path.join(ROOT, "specs/placement/policies/round_robin.py"), timeout=30)
+    assert native.verdict == "VALID"
+    with pytest.raises(InputError) as caught:
+        validate(placement, tmp_path, "public", ROUND_ROBIN)
+    assert str(caught.value) == (f"{tmp_path / 'public.py'} defines no function `place`; it defines: "
+                                 f"compute_model_placement; the spec's adapter `prism` cannot be used (no such file "
+                                 f"{tmp_path / 'placement' / 'prism.py'})")
+
+
 @pytest.mark.parametrize("declared, source, message", [
-    ('adapter "placement/absent.py"', None, "adapter `absent`: no such file placement/absent.py"),
     ('adapter "placement/prism.txt"', None, "an adapter is a Python file named like a module (`prism.py`), not "
                                             "`placement/prism.txt`"),
     ('adapter "placement/prism.py"', "def inputs(): pass\ndef outputs(r, s): pass\n",
