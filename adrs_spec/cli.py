@@ -173,6 +173,9 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
               help="Use a trace file (.npz, .csv, or vLLM expert-load.json) instead of generated training data.")
 @click.option("--window", default=100, show_default=True, type=click.IntRange(min=1),
               help="Forward passes per window in a vLLM trace.")
+@click.option("--partial-window", type=click.Choice(["score", "drop"]), default="score", show_default=True,
+              help="A vLLM trace's last window with fewer passes than --window: scored as a window (as the public "
+                   "EPLB evaluator does) or dropped; the output says which.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the generated workloads.")
 @click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds one policy call may take.")
@@ -185,8 +188,8 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
               help="Fail (exit 2) unless every kernel isolation layer of the sandbox is available here "
                    "(Landlock, user and network namespaces, no_new_privs).")
 @user_errors
-def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, window, seed, timeout, memory_gb,
-                 float64, as_json, require_isolation) -> None:
+def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, window, partial_window, seed, timeout,
+                 memory_gb, float64, as_json, require_isolation) -> None:
     """Run POLICY (a Python file defining the spec's policy function) against SPEC.
 
     The policy runs in a sandboxed process (timeout, memory limit, no API keys, empty
@@ -206,7 +209,8 @@ def validate_cmd(spec, policy, array, holdout, workload_names, trace_file, windo
               f"give at least {MIN_MEMORY_BYTES / (1 << 30):g}, or 0 for no limit", EXIT_INPUT)
 
     report = run_validation(spec, policy, array=array, holdout=holdout, workloads=workload_names,
-                            trace_file=trace_file, window=window, seed=seed, timeout=timeout,
+                            trace_file=trace_file, window=window, partial_window=partial_window, seed=seed,
+                            timeout=timeout,
                             memory_bytes=int(memory_gb * (1 << 30)) if memory_gb > 0 else None, float64=float64,
                             progress=None if as_json else lambda msg: click.echo(msg, err=True),
                             require_isolation=require_isolation, notice=lambda msg: click.echo(msg, err=True))

@@ -55,6 +55,7 @@ class Report:
     spec: str
     policy: str
     sets: list[SetReport]
+    notes: list[str] = field(default_factory=list)     # how the data was read (a partial vLLM window, ...)
 
     def to_json(self) -> dict:
         """The report as JSON values: a NaN or infinite number (a metric of 0 / 0) is null,

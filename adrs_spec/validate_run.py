@@ -19,9 +19,11 @@ from adrs_spec.workloads.build import WorkloadSet, build
 LOAD_FAILURES = ("load_error",)
 
 
-def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload) -> dict[str, np.ndarray]:
+def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload, partial: str = "score",
+               notes: list[str] | None = None) -> dict[str, np.ndarray]:
     """A trace file as the data of the workload's (single) trace, its values checked: every
-    problem is an input error here, before any policy runs."""
+    problem is an input error here, before any policy runs. What was done with a partial
+    last window of a vLLM trace is added to `notes`."""
     from adrs_spec.workloads import traces
 
     if not os.path.lexists(path):
@@ -29,7 +31,16 @@ def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload) -> 
     if len(workload.traces) != 1:
         raise InputError(f"workload `{workload.name}` draws {len(workload.traces)} traces; a trace file can "
                          f"replace a workload that draws exactly one")
-    readers = {".json": lambda: traces.load_vllm_expert_load(path, window=window),
+    def vllm() -> np.ndarray:
+        array, leftover = traces.read_vllm_expert_load(path, window=window, partial=partial)
+        if leftover and notes is not None:
+            done = ("scored as the last window, as the public EPLB evaluator does (--partial-window drop "
+                    "leaves it out)" if partial == "score" else "dropped (--partial-window score keeps it)")
+            notes.append(f"{os.path.basename(path)}: the last window holds {leftover} of {window} forward "
+                         f"passes: {done}")
+        return array
+
+    readers = {".json": vllm,
                ".npz": lambda: traces.load_npz(path, key=None), ".csv": lambda: traces.load_csv(path)}
     reader = next((r for suffix, r in readers.items() if path.endswith(suffix)), None)
     if reader is None:
@@ -64,7 +75,7 @@ def check_environment(limits) -> None:
 
 
 def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_file: str | None,
-                  window: int, seed: int) -> tuple[list[WorkloadSet], list[str]]:
+                  window: int, seed: int, partial: str = "score") -> tuple[list[WorkloadSet], list[str]]:
     from adrs_spec.workloads.holdouts import holdout_sets
 
     if not spec.workloads:
@@ -74,8 +85,9 @@ def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_fi
         if n not in known:
             raise InputError(f"no workload named `{n}` in {spec.source_name}; it declares: {', '.join(known)}")
     chosen = [known[n] for n in names] or list(spec.workloads)
+    trace_notes: list[str] = []
     if trace_file:
-        data = load_trace(trace_file, window, spec, chosen[0])
+        data = load_trace(trace_file, window, spec, chosen[0], partial, trace_notes)
         try:
             train = [build(spec, chosen[0], seed, name=os.path.basename(trace_file), data=data)]
         except SpecError as err:        # the data does not fit the spec: the file is at fault
@@ -84,10 +96,10 @@ def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_fi
         with located_in(spec):
             train = [build(spec, w, seed) for w in chosen]
     if not holdout:
-        return train, []
+        return train, trace_notes
     with located_in(spec):
         holdouts, notes = holdout_sets(spec, seed, train)
-    return train + holdouts, notes
+    return train + holdouts, trace_notes + notes
 
 
 def check_isolation(isolation, required: bool, notice: Callable[[str], None]) -> None:
@@ -108,7 +120,7 @@ def check_isolation(isolation, required: bool, notice: Callable[[str], None]) ->
 
 def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdout: bool = False,
                    workloads: tuple[str, ...] = (), trace_file: str | None = None, window: int = 100,
-                   seed: int = 0, timeout: float = 60.0, memory_bytes: int | None = 8 << 30, float64: bool = False,
+                   partial_window: str = "score", seed: int = 0, timeout: float = 60.0, memory_bytes: int | None = 8 << 30, float64: bool = False,
                    progress: Callable[[str], None] | None = None, require_isolation: bool = False,
                    notice: Callable[[str], None] | None = None) -> Report:
     """`notice` gets the isolation level and warnings (also with --json: they go to stderr)."""
@@ -119,7 +131,7 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
     if not os.path.exists(policy_path):
         raise InputError(f"{policy_path}: no such policy file; give a Python file that defines "
                          f"`{spec.policy.name}({', '.join(spec.policy.args)})`")
-    sets, notes = workload_sets(spec, holdout, workloads, trace_file, window, seed)
+    sets, notes = workload_sets(spec, holdout, workloads, trace_file, window, seed, partial_window)
     evaluator = Evaluator(spec, compile_in_memory(spec), "float64" if float64 else "float32")
     reports = []
     try:
@@ -138,9 +150,7 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
             if rep.failure:
                 break
     verdict, reason = verdict_of(reports)
-    for note in notes:
-        say(f"note: {note}")
-    return Report(verdict, reason, spec.source_name, policy_path, reports)
+    return Report(verdict, reason, spec.source_name, policy_path, reports, notes)
 
 
 def render_report(report: Report) -> str:
@@ -149,6 +159,7 @@ def render_report(report: Report) -> str:
     interface = next((s.interface for s in report.sets if s.interface), None)
     if interface is not None:
         lines.append(f"  (run through the spec's adapter `{interface}`)")
+    lines += [f"  note: {note}" for note in report.notes]
     for s in report.sets:
         if s.failure:
             where = f" (instance {s.failure['instance']})" if s.failure.get("instance") else ""

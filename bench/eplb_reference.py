@@ -8,8 +8,11 @@ its per-GPU balance on the next window's load:
     gpu_load[l, g]  = sum of slot_load over slots g*S .. (g+1)*S,  S = R / P
     balance         = sum_l mean_g gpu_load[l, g] / sum_l max_g gpu_load[l, g]
 
-- `loop_evaluate` is written the way public evaluators are: Python loops over layers,
-  experts and slots on scalars. One instance at a time.
+- `loop_evaluate`: Python loops over layers, experts and slots on scalars (on Python lists,
+  the fastest way to loop in Python). One instance at a time.
+- `public_evaluate` follows the ADRS leaderboard's EPLB evaluator algorithm (its checks,
+  then slot loads built from each expert's `log2phy` list with torch ops, one layer and
+  expert at a time), for one window; it checks less than the spec (see its docstring).
 - `numpy_evaluate` is hand-vectorized numpy over a batch of instances: what a skilled
   person writes without a compiler.
 
@@ -60,22 +63,11 @@ def _loop_layer_valid(phy2log_l, log2phy_l, logcnt_l, num_experts: int) -> bool:
     return all(times == 1 for times in listed)
 
 
-def loop_evaluate(weight_next, phy2log, log2phy, logcnt, num_gpus: int, tensors: bool = False
-                  ) -> tuple[bool, float]:
+def loop_evaluate(weight_next, phy2log, log2phy, logcnt, num_gpus: int) -> tuple[bool, float]:
     """Validity and per-GPU balance of one placement [L, ...], scored on `weight_next` [L, E].
-
-    By default the arrays become Python lists first, the fastest way to loop over them in
-    Python. `tensors=True` loops over torch tensors element by element instead, the way the
-    public EPLB evaluators index `phy2log[l][p]` in their simulation loops.
-    """
-    if tensors:
-        import torch
-
-        next_load = torch.as_tensor(np.asarray(weight_next, dtype=np.float64))
-        phy2log, log2phy, logcnt = (torch.as_tensor(np.asarray(a)) for a in (phy2log, log2phy, logcnt))
-    else:
-        next_load = np.asarray(weight_next, dtype=np.float64).tolist()
-        phy2log, log2phy, logcnt = (np.asarray(a).tolist() for a in (phy2log, log2phy, logcnt))
+    The arrays become Python lists first, the fastest way to loop over them in Python."""
+    next_load = np.asarray(weight_next, dtype=np.float64).tolist()
+    phy2log, log2phy, logcnt = (np.asarray(a).tolist() for a in (phy2log, log2phy, logcnt))
     num_layers, num_experts = len(next_load), len(next_load[0])
     num_replicas = len(phy2log[0])
     _check_gpus(num_replicas, num_gpus)
@@ -93,6 +85,47 @@ def loop_evaluate(weight_next, phy2log, log2phy, logcnt, num_gpus: int, tensors:
         sum_of_means += placed / num_gpus
         sum_of_maxes += max(gpu_load)
     return True, float(sum_of_means / sum_of_maxes) if sum_of_maxes > 0 else float("nan")
+
+
+# ---------------------------------------------------------------- the leaderboard's algorithm
+def public_evaluate(next_load, phy2log, log2phy, logcnt, num_gpus: int) -> tuple[bool, float]:
+    """Validity and per-GPU balance of one window, by the algorithm of the public leaderboard's
+    EPLB evaluator (written here from its description, on the tensors a torch policy returns):
+
+    its checks: phy2log has one column per slot, each layer's replica counts sum to the slot
+    count, no count is negative, no expert with load in the next window has no replica;
+    then, for every layer and every expert with load, the expert's load split evenly over
+    the first logcnt entries of its log2phy list and added to those slots (a float32 torch
+    accumulator, `.item()` reads, indexed adds); slots summed per GPU; balance = sum over
+    layers of the mean GPU load / sum of the max.
+
+    It does not check that phy2log and log2phy agree, that slots are listed once, or that ids
+    are in range (an out-of-range slot raises); that is the spec's business, not this one's.
+    Inputs are torch tensors (convert before timing)."""
+    import torch
+
+    num_layers, num_experts = next_load.shape
+    num_replicas = phy2log.shape[1]
+    if not bool(torch.all(logcnt.sum(dim=1) == num_replicas)) or bool((logcnt < 0).any()):
+        return False, float("nan")
+    if bool(((next_load > 0) & (logcnt == 0)).any()):
+        return False, float("nan")
+    slot_load = torch.zeros(num_layers, num_replicas, dtype=torch.float)
+    for layer in range(num_layers):
+        for expert in range(num_experts):
+            load = next_load[layer][expert].item()
+            if load <= 0:
+                continue
+            copies = int(logcnt[layer][expert].item())
+            if copies <= 0:
+                continue
+            slots = log2phy[layer][expert][:copies]
+            slot_load[layer, slots] += load / copies
+    if float(slot_load.sum()) == 0:
+        return True, 0.0
+    gpu_load = slot_load.view(num_layers, num_gpus, -1).sum(dim=2)
+    sum_of_means, sum_of_maxes = gpu_load.mean(dim=1).sum().item(), gpu_load.max(dim=1).values.sum().item()
+    return True, sum_of_means / sum_of_maxes if sum_of_maxes > 0 else 0.0
 
 
 # ---------------------------------------------------------------- numpy version

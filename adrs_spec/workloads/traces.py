@@ -316,19 +316,34 @@ def _stream_records(scan: _Scanner, path: str):
         raise InputError(f"{path}: after `load_history`: {err}") from None
 
 
-def load_vllm_expert_load(path: str, window: int = 100) -> np.ndarray:
-    """vLLM expert-load history as window sums, shape (windows, layers, experts), float64.
+PARTIAL_WINDOW = ("score", "drop")
+
+
+def load_vllm_expert_load(path: str, window: int = 100, partial: str = "score") -> np.ndarray:
+    """vLLM expert-load history as window sums, shape (windows, layers, experts), float64
+    (see `read_vllm_expert_load`)."""
+    return read_vllm_expert_load(path, window, partial)[0]
+
+
+def read_vllm_expert_load(path: str, window: int = 100, partial: str = "score") -> tuple[np.ndarray, int]:
+    """vLLM expert-load history as window sums, shape (windows, layers, experts), float64, and
+    the number of forward passes in the trailing partial window (0 if the records fill whole
+    windows).
 
     The file is a JSON object whose `load_history` key holds a list of records, one per
     forward pass. A record is the pass's token counts as a [layers][experts] list, or an
     object holding that list under `logical_expert_load` (what a vLLM server records),
     `load`, `expert_load`, `expert_load_pass` or `loads`.
-    Every `window` consecutive records are summed into one window; a trailing partial
-    window is dropped. The file is read incrementally: memory holds about one chunk of
-    text, one record and the window sums, never the whole file.
+    Every `window` consecutive records are summed into one window. A trailing partial window
+    (fewer than `window` records) is kept as the last window with `partial="score"`, as the
+    public EPLB evaluator does, or dropped with `partial="drop"`. The file is read
+    incrementally: memory holds about one chunk of text, one record and the window sums,
+    never the whole file.
     """
     if window < 1:
         raise InputError(f"window = {window}: a window holds at least 1 forward pass")
+    if partial not in PARTIAL_WINDOW:
+        raise InputError(f"partial window `{partial}`: choose {' or '.join(PARTIAL_WINDOW)}")
     windows: list[np.ndarray] = []
     current = None
     shape = None
@@ -356,8 +371,12 @@ def load_vllm_expert_load(path: str, window: int = 100) -> np.ndarray:
                 count = index + 1
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not a text file ({err}); give vLLM's expert-load JSON file") from None
+    leftover = count % window
+    if leftover and partial == "score":
+        windows.append(current)
     if len(windows) < 2:
-        raise InputError(f"{path}: {count} records with {window} per window make {len(windows)} full window(s); "
+        kept = "window(s)" if partial == "score" else "full window(s)"
+        raise InputError(f"{path}: {count} records with {window} per window make {len(windows)} {kept}; "
                          f"at least 2 are needed (one observed, one scored): record more forward passes or "
                          f"lower the window")
-    return np.stack(windows)
+    return np.stack(windows), leftover

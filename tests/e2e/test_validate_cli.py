@@ -127,6 +127,17 @@ def test_a_vllm_trace_replaces_the_generated_workload(small_eplb, policies, tmp_
     assert code == 0, err
     (train,) = report["sets"]
     assert (train["name"], train["instances"], train["valid_instances"]) == ("expert-load.json", 4, 4)
+    assert report["notes"] == []
+    code, report, err = validate_json(str(small_eplb), os.path.join(policies, "round_robin.py"),
+                                      "--trace", str(trace), "--window", "60", cwd=tmp_path)
+    assert code == 0 and report["sets"][0]["instances"] == 4, err      # 4 windows of 60, then 10 passes: scored
+    assert report["notes"] == ["expert-load.json: the last window holds 10 of 60 forward passes: scored as the "
+                               "last window, as the public EPLB evaluator does (--partial-window drop leaves it out)"]
+    code, report, err = validate_json(str(small_eplb), os.path.join(policies, "round_robin.py"),
+                                      "--trace", str(trace), "--window", "60", "--partial-window", "drop", cwd=tmp_path)
+    assert code == 0 and report["sets"][0]["instances"] == 3, err
+    assert report["notes"] == ["expert-load.json: the last window holds 10 of 60 forward passes: dropped "
+                               "(--partial-window score keeps it)"]
     code, _, err = run_cli("validate", str(small_eplb), os.path.join(policies, "round_robin.py"),
                            "--trace", str(tmp_path / "missing.json"), cwd=tmp_path)
     assert code == 2 and "missing.json: no such trace file" in err

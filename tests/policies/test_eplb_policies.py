@@ -281,11 +281,25 @@ def test_evaluators_flag_broken_invariants(name):
     assert np.isnan(balance[1]) and not np.isnan(balance[[0, 2]]).any()
     loop = [ref.loop_evaluate(next_load[b], phy2log[b], log2phy[b], logcnt[b], 4)[0] for b in range(3)]
     assert loop == [True, False, True]
-    on_tensors = [ref.loop_evaluate(next_load[b], phy2log[b], log2phy[b], logcnt[b], 4, tensors=True)
-                  for b in range(3)]
-    assert [v for v, _ in on_tensors] == [True, False, True]
-    assert [b for v, b in on_tensors if v] == [ref.loop_evaluate(next_load[b], phy2log[b], log2phy[b],
-                                                                 logcnt[b], 4)[1] for b in (0, 2)]
+
+
+def test_the_leaderboard_algorithm_scores_valid_placements_as_the_loop_and_misses_what_it_does_not_check():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    phy2log, log2phy, logcnt = ref.random_valid_outputs(rng, 3, 16, 24, 4, batch=2)
+    next_load = zipf_load(rng, 6, 16).reshape(2, 3, 16)
+    for b in range(2):
+        as_torch = [torch.as_tensor(a[b]) for a in (next_load.astype(np.int64), phy2log, log2phy, logcnt)]
+        valid, balance = ref.public_evaluate(*as_torch, 4)
+        assert valid and balance == pytest.approx(ref.loop_evaluate(next_load[b], phy2log[b], log2phy[b],
+                                                                    logcnt[b], 4)[1], rel=1e-6)
+    # phy2log no longer matches log2phy: the spec (and the loop) reject it, this algorithm does not look
+    first, other = 0, int(np.argmax(phy2log[0, 0] != phy2log[0, 0, 0]))
+    assert phy2log[0, 0, first] != phy2log[0, 0, other]
+    phy2log[0, 0, [first, other]] = phy2log[0, 0, [other, first]]
+    as_torch = [torch.as_tensor(a[0]) for a in (next_load.astype(np.int64), phy2log, log2phy, logcnt)]
+    assert ref.public_evaluate(*as_torch, 4)[0] is True
+    assert ref.loop_evaluate(next_load[0], phy2log[0], log2phy[0], logcnt[0], 4)[0] is False
 
 
 def test_numpy_evaluate_in_chunks_matches_one_pass(monkeypatch):

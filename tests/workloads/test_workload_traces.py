@@ -6,7 +6,7 @@ import pytest
 
 from adrs_spec.errors import InputError
 from adrs_spec.workloads import traces
-from adrs_spec.workloads.traces import load_csv, load_npz, load_vllm_expert_load
+from adrs_spec.workloads.traces import load_csv, load_npz, load_vllm_expert_load, read_vllm_expert_load
 
 
 def error_of(fn, *args, **kwargs) -> str:
@@ -93,12 +93,25 @@ def expected_windows(n_windows, window, layers=2, experts=4):
     return np.stack([window * base + sum(range(w * window, (w + 1) * window)) for w in range(n_windows)])
 
 
-def test_vllm_window_sums_drop_the_partial_window(tmp_path):
+def test_vllm_window_sums_score_or_drop_the_partial_window(tmp_path):
     path = write(tmp_path / "load.json", {"meta": {"model": "x", "ids": [1, 2]}, "load_history": records(250),
                                           "after": 1})
-    out = load_vllm_expert_load(path, window=100)
-    assert out.shape == (2, 2, 4) and out.dtype == np.float64
-    assert np.array_equal(out, expected_windows(2, 100))
+    dropped, leftover = read_vllm_expert_load(path, window=100, partial="drop")
+    assert dropped.shape == (2, 2, 4) and dropped.dtype == np.float64 and leftover == 50
+    assert np.array_equal(dropped, expected_windows(2, 100))
+    scored = load_vllm_expert_load(path, window=100)          # the default, as the public evaluator
+    base = 10 * np.arange(2)[:, None] + np.arange(4)[None, :]
+    assert np.array_equal(scored, np.concatenate([dropped, (50 * base + sum(range(200, 250)))[None]]))
+    whole, leftover = read_vllm_expert_load(write(tmp_path / "whole.json", {"load_history": records(200)}))
+    assert leftover == 0 and np.array_equal(whole, expected_windows(2, 100))
+
+
+def test_a_partial_window_does_not_count_towards_two_when_dropped(tmp_path):
+    path = write(tmp_path / "load.json", {"load_history": records(150)})
+    assert load_vllm_expert_load(path, window=100).shape == (2, 2, 4)
+    assert error_of(load_vllm_expert_load, path, window=100, partial="drop") == (
+        f"{path}: 150 records with 100 per window make 1 full window(s); at least 2 are needed (one observed, "
+        f"one scored): record more forward passes or lower the window")
 
 
 def test_vllm_records_as_objects(tmp_path):
@@ -180,11 +193,11 @@ def test_vllm_not_json_and_no_history(tmp_path):
 
 
 def test_vllm_too_few_windows(tmp_path):
-    path = write(tmp_path / "load.json", {"load_history": records(150)})
+    path = write(tmp_path / "load.json", {"load_history": records(99)})
     assert error_of(load_vllm_expert_load, path, window=100) == (
-        f"{path}: 150 records with 100 per window make 1 full window(s); at least 2 are needed (one observed, "
+        f"{path}: 99 records with 100 per window make 1 window(s); at least 2 are needed (one observed, "
         f"one scored): record more forward passes or lower the window")
-    assert load_vllm_expert_load(path, window=50).shape == (3, 2, 4)
+    assert load_vllm_expert_load(path, window=50).shape == (2, 2, 4)
 
 
 def test_vllm_bad_last_record_is_not_called_truncated(tmp_path):
