@@ -237,15 +237,24 @@ class _ToAst(Transformer):
         return ast.WorkloadDecl(str(name), _span_of(name), tuple(stmts), _span_of(meta))
 
     def wassign(self, meta, name, value):
+        _no_set_after_equals(name, value)
+        return ast.WAssign(str(name), _span_of(name), value, _span_of(meta))
+
+    def wassign_in(self, meta, name, value):
         return ast.WAssign(str(name), _span_of(name), value, _span_of(meta))
 
     hassign = wassign
+    hassign_in = wassign_in
 
     def wtrace(self, meta, name, ttype, gen, *args):
         args = tuple(a for a in args if a is not None)
         return ast.WTrace(str(name), _span_of(name), ttype, str(gen), _span_of(gen), args, _span_of(meta))
 
     def garg(self, meta, name, value):
+        _no_set_after_equals(name, value)
+        return ast.GenArg(str(name), _span_of(name), value, _span_of(meta))
+
+    def garg_in(self, meta, name, value):
         return ast.GenArg(str(name), _span_of(name), value, _span_of(meta))
 
     def winstances(self, meta, binder, *fields):
@@ -260,6 +269,13 @@ class _ToAst(Transformer):
     def holdout_decl(self, meta, name, base, *items):
         items = tuple(i for i in items if i is not None)
         return ast.HoldoutDecl(str(name), _span_of(name), str(base), _span_of(base), items, _span_of(meta))
+
+
+def _no_set_after_equals(name, value) -> None:
+    """Sets of choices are written one way everywhere: `name in {a, b}`."""
+    if isinstance(value, ast.SetLit):
+        raise SpecError(f"`{name} = {{...}}`: a set of choices is written with `in`", value.span,
+                        notes=(f"write `{name} in {{...}}` (as in workloads, generator arguments and holdouts)",))
 
 
 # ---- error translation: Lark's terminal names -> words of the language ----

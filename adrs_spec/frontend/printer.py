@@ -88,11 +88,16 @@ def _type(t: ast.TensorType) -> str:
     return t.dtype + (f"[{dims}]" if t.dims else "")
 
 
+def _assign(name: str, value) -> str:
+    """`name = value`, or `name in {a, b}` for a set of choices (the one way to write one)."""
+    return f"{name} in {expr(value)}" if isinstance(value, ast.SetLit) else f"{name} = {expr(value)}"
+
+
 def _workload_stmt(s) -> str:
     if isinstance(s, ast.WAssign):
-        return f"  {s.name} = {expr(s.value)}"
+        return f"  {_assign(s.name, s.value)}"
     if isinstance(s, ast.WTrace):
-        args = ", ".join(f"{a.name} = {expr(a.value)}" for a in s.args)
+        args = ", ".join(_assign(a.name, a.value) for a in s.args)
         return f"  trace {s.name}: {_type(s.type)} = {s.generator}({args})"
     if isinstance(s, ast.WInstances):
         fields = ", ".join(f"{f.name} = {expr(f.expr)}" for f in s.fields)
@@ -145,7 +150,7 @@ def decl(d) -> str:
     if isinstance(d, ast.WorkloadDecl):
         return f"workload {d.name} {{\n" + "\n".join(_workload_stmt(s) for s in d.stmts) + "\n}"
     if isinstance(d, ast.HoldoutDecl):
-        items = ", ".join(f"{i.name} = {expr(i.value)}" for i in d.items)
+        items = ", ".join(_assign(i.name, i.value) for i in d.items)
         return f"holdout {d.name} from {d.base}" + (f" with {items}" if items else "")
     raise CompilerBug(f"printer: unknown declaration {type(d).__name__}")
 

@@ -247,3 +247,79 @@ register(Generator("dirichlet", "shares of `total` along the last axis, Dirichle
 register(Generator("constant", "every entry equal to `value`", {
     "value": GenParam("value", "float", 0.0, "the value"),
 }, lambda rng, shape, value: np.full(shape, value, dtype=np.float64)))
+
+
+# ---- availability and draws without replacement ----
+
+def _markov_onoff(rng, shape, on_to_off, off_to_on):
+    """1 (on) / 0 (off) along the first axis (time) of each series, a two-state Markov chain."""
+    if len(shape) == 0:
+        raise GeneratorError("`markov_onoff` draws series along the first axis, but the trace has no dimensions")
+    steps, rest = shape[0], shape[1:]
+    out = np.empty(shape)
+    if steps == 0:
+        return out
+    rate = on_to_off + off_to_on
+    stationary_on = off_to_on / rate if rate > 0 else 1.0      # never switching: start on
+    on = rng.random(rest) < stationary_on
+    out[0] = on
+    for t in range(1, steps):
+        u = rng.random(rest)
+        on = np.where(on, u >= on_to_off, u < off_to_on)
+        out[t] = on
+    return out
+
+
+register(Generator(
+    "markov_onoff",
+    "availability (1 on, 0 off) along the first axis, a two-state Markov chain per series, "
+    "started from its stationary distribution",
+    {
+        "on_to_off": GenParam("on_to_off", "float", 0.05, "probability per step that an on series turns off",
+                              lo=0.0, hi=1.0),
+        "off_to_on": GenParam("off_to_on", "float", 0.2, "probability per step that an off series turns on",
+                              lo=0.0, hi=1.0),
+    },
+    _markov_onoff,
+))
+
+VECTORIZED_KEYS = 1 << 24     # random keys drawn at once by `distinct`; beyond, one row at a time
+
+
+def _distinct(rng, shape, low, high):
+    """Integers low .. high - 1, distinct along the last axis (drawn without replacement)."""
+    if len(shape) == 0:
+        raise GeneratorError("`distinct` draws without replacement along the last axis, but the trace has "
+                             "no dimensions")
+    if not low < high:
+        raise GeneratorError(f"`low` = {low} must be below `high` = {high} (the integers low .. high - 1 "
+                             f"are drawn)")
+    width, pool = shape[-1], high - low
+    if width > pool:
+        raise GeneratorError(f"`distinct` draws {width} distinct integers along the last axis, but "
+                             f"{low} .. {high} holds only {pool}; widen the range or shorten the axis")
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    if rows == 0 or width == 0:
+        return np.zeros(shape)
+    if rows * pool <= VECTORIZED_KEYS:
+        keys = rng.random((rows, pool))
+        picked = np.argpartition(keys, width - 1, axis=1)[:, :width] if width < pool else \
+            np.broadcast_to(np.arange(pool), (rows, pool))
+        order = np.argsort(np.take_along_axis(keys, picked, axis=1), axis=1)    # a random order, too
+        drawn = np.take_along_axis(picked, order, axis=1)
+    else:
+        drawn = np.stack([rng.choice(pool, size=width, replace=False) for _ in range(rows)])
+    return (drawn + low).reshape(shape).astype(np.float64)
+
+
+register(Generator(
+    "distinct",
+    "integers in low .. high - 1, distinct along the last axis (without replacement; "
+    "low = 0, high = n over an axis of n is a random permutation)",
+    {
+        "low": GenParam("low", "int", 0, "lowest integer (included)"),
+        "high": GenParam("high", "int", 10, "end of the range (excluded)"),
+    },
+    _distinct,
+))
+

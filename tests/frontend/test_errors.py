@@ -136,6 +136,10 @@ CASES = [
      'toy.adrs:7:26: error: an instance field has exact dimensions; `<= bound` is for policy outputs\n    observe load: float[<= n] >= 0\n                           ^\n  note: drop the `<=`'),
     ('bounded_strict', sub("slot: int[n]", "slot: int[< n] pad -1"),
      'toy.adrs:10:37: error: a dimension cannot start with `<`\n  policy assign(load, k) -> slot: int[< n] pad -1, share: float[n]\n                                      ^\n  note: a dimension of any width up to a bound is written `<= bound`'),
+    ('set_after_equals', BASE + WORKLOAD.replace("  cases 2\n", "  cases 2\n  k = {2, 4}\n"),
+     'toy.adrs:18:7: error: `k = {...}`: a set of choices is written with `in`\n    k = {2, 4}\n        ^^^^^^\n  note: write `k in {...}` (as in workloads, generator arguments and holdouts)'),
+    ('set_after_equals_in_generator', BASE + WORKLOAD.replace("low = 0.0, high = 1.0)\n  trace future", "low = {0.0, 0.5}, high = 1.0)\n  trace future"),
+     'toy.adrs:18:40: error: `low = {...}`: a set of choices is written with `in`\n    trace load: float[n] = uniform(low = {0.0, 0.5}, high = 1.0)\n                                         ^^^^^^^^^^\n  note: write `low in {...}` (as in workloads, generator arguments and holdouts)'),
 ]
 
 

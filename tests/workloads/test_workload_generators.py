@@ -201,3 +201,54 @@ def test_sample_choice():
     with pytest.raises(GeneratorError) as err:
         sample_choice(rng(), ())
     assert str(err.value) == "the set of choices is empty; list at least one value"
+
+
+# ---- markov_onoff and distinct ----
+
+def test_markov_onoff_switches_at_the_given_rates_from_the_stationary_start():
+    x = GENERATORS["markov_onoff"](rng(), (20000, 8), on_to_off=0.1, off_to_on=0.3)
+    assert set(np.unique(x).tolist()) <= {0.0, 1.0}
+    was_on, was_off = x[:-1] == 1, x[:-1] == 0
+    assert abs((was_on & (x[1:] == 0)).sum() / was_on.sum() - 0.1) < 0.01
+    assert abs((was_off & (x[1:] == 1)).sum() / was_off.sum() - 0.3) < 0.01
+    assert abs(x.mean() - 0.75) < 0.02      # stationary from the start: 0.3 / (0.1 + 0.3)
+
+
+def test_markov_onoff_edge_rates():
+    never = GENERATORS["markov_onoff"](rng(), (50, 3), on_to_off=0.0, off_to_on=0.0)
+    assert (never == 1).all()                                   # never switching: starts and stays on
+    flips = GENERATORS["markov_onoff"](rng(), (6, 4), on_to_off=1.0, off_to_on=1.0)
+    assert (flips[1:] == 1 - flips[:-1]).all()
+    assert GENERATORS["markov_onoff"](rng(), (0, 3)).shape == (0, 3)
+    with pytest.raises(GeneratorError):
+        GENERATORS["markov_onoff"](rng(), (5,), on_to_off=1.5)
+
+
+def test_distinct_draws_without_replacement():
+    perms = GENERATORS["distinct"](rng(), (200, 6), low=0, high=6)
+    assert (np.sort(perms, axis=1) == np.arange(6)).all()        # every row a permutation
+    assert len({tuple(r) for r in perms.tolist()}) > 150          # in many orders
+    picks = GENERATORS["distinct"](rng(), (2, 300, 3), low=10, high=15)
+    assert picks.min() == 10 and picks.max() == 14
+    assert all(len(set(row)) == 3 for row in picks.reshape(-1, 3).tolist())
+    assert np.array_equal(GENERATORS["distinct"](rng(7), (4, 3), low=0, high=50),
+                          GENERATORS["distinct"](rng(7), (4, 3), low=0, high=50))
+
+
+def test_distinct_row_by_row_past_the_vectorized_size(monkeypatch):
+    from adrs_spec.workloads import generators
+
+    monkeypatch.setattr(generators, "VECTORIZED_KEYS", 10)
+    rows = GENERATORS["distinct"](rng(), (5, 4), low=0, high=100)
+    assert all(len(set(r)) == 4 for r in rows.tolist()) and rows.min() >= 0 and rows.max() < 100
+
+
+@pytest.mark.parametrize("shape, params, message", [
+    ((3, 7), {"low": 0, "high": 5}, "`distinct` draws 7 distinct integers along the last axis, but 0 .. 5 holds "
+                                    "only 5; widen the range or shorten the axis"),
+    ((3,), {"low": 4, "high": 4}, "`low` = 4 must be below `high` = 4 (the integers low .. high - 1 are drawn)"),
+])
+def test_distinct_refuses_what_it_cannot_draw(shape, params, message):
+    with pytest.raises(GeneratorError) as err:
+        GENERATORS["distinct"](rng(), shape, **params)
+    assert str(err.value) == message

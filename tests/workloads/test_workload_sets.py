@@ -94,3 +94,38 @@ def test_a_vllm_trace_replaces_the_generated_one(small_eplb, tmp_path):
     [group] = built.groups
     assert np.array_equal(group.fields["weight"], load[:2]) and np.array_equal(group.fields["next"], load[1:])
     assert np.array_equal(group.fields["weight"][0], np.sum(history[:10], axis=0))
+
+
+SETS_SPEC = '''spec sets "Sets of choices"
+param n: int = 4
+instance {
+  observe up: float[n] >= 0
+  observe order: float[n] >= 0
+}
+policy f(up, order, n) -> y: int[n]
+invariant ok: forall i: y[i] >= 0
+metric m = sum(i: up[i])
+workload w {
+  cases 40
+  n in {3, 5}
+  trace up: float[n] = markov_onoff(on_to_off in {0.0, 1.0}, off_to_on = 0.5)
+  trace order: float[n] = distinct(low = 0, high = n)
+}
+holdout wide from w with n in {7}
+'''
+
+
+def test_sets_are_written_with_in_in_workloads_generator_arguments_and_holdouts(tmp_path):
+    path = tmp_path / "sets.adrs"
+    path.write_text(SETS_SPEC)
+    spec = compile_file(str(path))
+    [train] = training_sets(spec, seed=0)
+    sizes = {g.params["n"] for g in train.groups}
+    assert sizes == {3, 5}
+    for group in train.groups:
+        n = group.params["n"]
+        assert (np.sort(group.fields["order"], axis=1) == np.arange(n)).all()     # a permutation per case
+        assert set(np.unique(group.fields["up"]).tolist()) <= {0.0, 1.0}
+    wide = build(spec, spec.workloads[0], seed=0, name="wide", kind="holdout",
+                 overrides=tuple(spec.holdouts[0].overrides))
+    assert {g.params["n"] for g in wide.groups} == {7}
