@@ -169,8 +169,10 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
 @click.option("--holdout", is_flag=True, help="Also run every holdout set (declared and automatic).")
 @click.option("--workload", "workload_names", multiple=True,
               help="Only these training workloads (default: all the spec declares).")
-@click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
-              help="Use a trace file (.npz, .csv, or vLLM expert-load.json) instead of generated training data.")
+@click.option("--trace", "trace_file", type=click.Path(),
+              help="Use a trace file (.npz, .csv, or vLLM expert-load.json) instead of generated training data; "
+                   "for a workload that draws several traces, a .npz with one array per trace (named like it; "
+                   "0-d arrays set params) or a folder with one file per trace.")
 @click.option("--window", default=100, show_default=True, type=click.IntRange(min=1),
               help="Forward passes per window in a vLLM trace.")
 @click.option("--partial-window", type=click.Choice(["score", "drop"]), default="score", show_default=True,

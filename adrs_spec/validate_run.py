@@ -20,17 +20,38 @@ LOAD_FAILURES = ("load_error",)
 
 
 def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload, partial: str = "score",
-               notes: list[str] | None = None) -> dict[str, np.ndarray]:
-    """A trace file as the data of the workload's (single) trace, its values checked: every
-    problem is an input error here, before any policy runs. What was done with a partial
-    last window of a vLLM trace is added to `notes`."""
+               notes: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """A trace file (or folder) as the data of the workload's traces, and scalar values for
+    its params, every value checked: every problem is an input error here, before any policy
+    runs. What was done with a partial last window of a vLLM trace is added to `notes`.
+
+    A workload that draws one trace takes a .json (vLLM expert-load), .npz (one array) or
+    .csv file. One that draws several takes a .npz with one array per trace, named like it
+    (0-d arrays named like a param or workload value set that value), or a folder with one
+    file per trace (`<trace>.npz`, `<trace>.csv` or `<trace>.json`)."""
     from adrs_spec.workloads import traces
+    from adrs_spec.workloads.generators import GENERATORS
 
     if not os.path.lexists(path):
         raise InputError(f"{path}: no such trace file")
-    if len(workload.traces) != 1:
-        raise InputError(f"workload `{workload.name}` draws {len(workload.traces)} traces; a trace file can "
-                         f"replace a workload that draws exactly one")
+    names = [t.name for t in workload.traces]
+    if os.path.isdir(path):
+        data, scalars = _trace_folder(path, names, window, partial, notes), {}
+    elif len(names) > 1 or _npz_members(path, names):
+        data, scalars = _trace_archive(path, spec, workload)
+    else:
+        data, scalars = {names[0]: _trace_file(path, window, partial, notes)}, {}
+    for t in workload.traces:
+        where = os.path.join(path, t.name) if os.path.isdir(path) else (path if len(names) == 1 else f"{path}: `{t.name}`")
+        generator = GENERATORS.get(t.generator)
+        traces.check_values(data[t.name], where, loads=generator is not None and generator.loads)
+    return data, scalars
+
+
+def _trace_file(path: str, window: int, partial: str, notes: list[str] | None) -> np.ndarray:
+    """One trace file (.json vLLM expert-load, .npz with one array, .csv) as a float64 array."""
+    from adrs_spec.workloads import traces
+
     def vllm() -> np.ndarray:
         array, leftover = traces.read_vllm_expert_load(path, window=window, partial=partial)
         if leftover and notes is not None:
@@ -47,9 +68,87 @@ def load_trace(path: str, window: int, spec: ir.Spec, workload: ir.Workload, par
         raise InputError(f"{path}: unknown trace format; use .json (vLLM expert-load), .npz or .csv")
     if regular_file_size(path, "a trace file (.json, .npz or .csv)") == 0:     # a FIFO would block in open()
         raise InputError(f"{path}: the file is empty; give a trace file (.json, .npz or .csv)")
-    array = np.asarray(reader(), dtype=np.float64)
-    traces.check_values(array, path)
-    return {workload.traces[0].name: array}
+    return np.asarray(reader(), dtype=np.float64)
+
+
+def _npz_members(path: str, names: list[str]) -> bool:
+    """Whether `path` is an .npz archive with an array named like a trace (read by name then)."""
+    import zipfile
+
+    if not path.endswith(".npz") or not os.path.isfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(info.filename.removesuffix(".npy") in names for info in archive.infolist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False                     # the single-file reader says what is wrong with it
+
+
+def _trace_archive(path: str, spec: ir.Spec, workload: ir.Workload) -> tuple[dict, dict]:
+    """An .npz holding one array per trace, and 0-d arrays for params and workload values."""
+    import zipfile
+
+    from adrs_spec.workloads import traces
+
+    names = [t.name for t in workload.traces]
+    if not path.endswith(".npz"):
+        raise InputError(f"{path}: workload `{workload.name}` draws {len(names)} traces ({', '.join(names)}); "
+                         f"give a .npz with one array per trace, named like it, or a folder with one file per trace")
+    regular_file_size(path, "a trace file (.npz)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [info.filename.removesuffix(".npy") for info in archive.infolist()]
+    except (OSError, zipfile.BadZipFile, ValueError) as err:
+        raise InputError(f"{path}: not a readable .npz file ({err}); save traces with numpy.savez") from None
+    settable = list(dict.fromkeys([p.name for p in spec.params] + [a.name for a in workload.assigns]))
+    missing = [n for n in names if n not in members]
+    if missing:
+        raise InputError(f"{path}: no array for trace(s) {', '.join(missing)} of workload `{workload.name}`; "
+                         f"the arrays are {', '.join(members) or 'none'}")
+    unknown = [m for m in members if m not in names and m not in settable]
+    if unknown:
+        raise InputError(f"{path}: array `{unknown[0]}` is neither a trace of workload `{workload.name}` "
+                         f"({', '.join(names)}) nor one of its params or values ({', '.join(settable)})")
+    data = {n: traces.load_npz(path, key=n) for n in names}
+    scalars = {}
+    for name in (m for m in members if m not in names):
+        value = traces.load_npz(path, key=name)
+        if value.shape != ():
+            raise InputError(f"{path}: `{name}` is a value of the workload; store it as a single number "
+                             f"(a 0-d array), not shape {value.shape}")
+        if not np.isfinite(value):
+            raise InputError(f"{path}: `{name}` = {float(value)!r} is not a finite number")
+        scalars[name] = float(value)
+    return data, scalars
+
+
+def _trace_folder(path: str, names: list[str], window: int, partial: str, notes: list[str] | None) -> dict:
+    """A folder with one file per trace, `<trace>.npz`, `<trace>.csv` or `<trace>.json`."""
+    data = {}
+    for name in names:
+        found = [os.path.join(path, name + suffix) for suffix in (".npz", ".csv", ".json")
+                 if os.path.lexists(os.path.join(path, name + suffix))]
+        if len(found) != 1:
+            what = "no file" if not found else f"{len(found)} files ({', '.join(os.path.basename(f) for f in found)})"
+            raise InputError(f"{path}: {what} for trace `{name}`; give exactly one of {name}.npz, {name}.csv, "
+                             f"{name}.json")
+        data[name] = _trace_file(found[0], window, partial, notes)
+    return data
+
+
+def _scalar_overrides(spec: ir.Spec, workload: ir.Workload, scalars: dict[str, float]) -> tuple:
+    """Params and workload values a trace archive sets, as workload assignments."""
+    from adrs_spec.errors import Span
+
+    out = []
+    for name, value in scalars.items():
+        dtype = spec.param(name).dtype if name in {p.name for p in spec.params} else \
+            ("int" if float(value).is_integer() else "float")
+        if dtype == "int" and not float(value).is_integer():
+            raise InputError(f"`{name}` = {value!r} in the trace file is not a whole number; `{name}` is an int")
+        number = int(value) if dtype == "int" else float(value)
+        out.append(ir.Assign(name, ir.Const(number, dtype, workload.span or Span.point(1, 1)), workload.span))
+    return tuple(out)
 
 
 def check_environment(limits) -> None:
@@ -87,9 +186,10 @@ def workload_sets(spec: ir.Spec, holdout: bool, names: tuple[str, ...], trace_fi
     chosen = [known[n] for n in names] or list(spec.workloads)
     trace_notes: list[str] = []
     if trace_file:
-        data = load_trace(trace_file, window, spec, chosen[0], partial, trace_notes)
+        data, scalars = load_trace(trace_file, window, spec, chosen[0], partial, trace_notes)
         try:
-            train = [build(spec, chosen[0], seed, name=os.path.basename(trace_file), data=data)]
+            train = [build(spec, chosen[0], seed, name=os.path.basename(os.path.normpath(trace_file)), data=data,
+                           overrides=_scalar_overrides(spec, chosen[0], scalars))]
         except SpecError as err:        # the data does not fit the spec: the file is at fault
             raise InputError(f"{trace_file}: {err.message}") from None
     else:

@@ -130,8 +130,10 @@ def _case_env(spec: ir.Spec, assigns, rng, span) -> dict:
 
 
 def _dims_from_data(spec: ir.Spec, workload: ir.Workload, data: dict[str, np.ndarray]) -> list[ir.Assign]:
-    """A trace given as data fixes the params and locals that name its dimensions."""
+    """A trace given as data fixes the params and locals that name its dimensions (two traces
+    must agree on a dimension they share)."""
     out = []
+    sizes: dict[str, tuple[int, str]] = {}
     for t in workload.traces:
         if t.name not in data:
             continue
@@ -141,6 +143,11 @@ def _dims_from_data(spec: ir.Spec, workload: ir.Workload, data: dict[str, np.nda
                             f"{arr.shape}", t.span)
         for dim, size in zip(t.shape, arr.shape):
             if isinstance(dim, ir.Static):
+                if dim.name in sizes and sizes[dim.name][0] != size:
+                    other_size, other = sizes[dim.name]
+                    raise SpecError(f"trace `{t.name}` has {size} along `{dim.name}`, but trace `{other}` has "
+                                    f"{other_size}; the traces must agree", t.span)
+                sizes[dim.name] = (int(size), t.name)
                 out.append(ir.Assign(dim.name, ir.Const(int(size), "int", t.span), t.span))
     return out
 

@@ -30,24 +30,30 @@ ARCHIVE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
 # ---- values ----
 
 
-def check_values(array: np.ndarray, path: str) -> None:
-    """A trace holds loads (token counts, request rates): finite, >= 0, within float32 (the
-    evaluator's default precision) and not subnormal there, and no window (a slice along the
-    first axis) all zero, for which there is no balance to score."""
+def check_values(array: np.ndarray, path: str, loads: bool = True) -> None:
+    """A trace holds finite numbers within float32 (the evaluator's default precision), not
+    subnormal there. A trace of loads (token counts, request rates; `loads`) also holds no
+    negative value and no window (a slice along the first axis) all zero, for which there is
+    no balance to score; other traces are checked against the instance block's declared
+    constraints when the workload is built."""
     if array.size == 0:
         raise InputError(f"{path}: the trace holds no values (shape {array.shape})")
+    magnitude = np.abs(array) if not loads else array
     problems = (
         (~np.isfinite(array), "is not a finite number"),
-        (array < 0, "is negative; a trace holds loads (token counts), which are >= 0"),
-        (array > FLOAT32.max, f"is beyond float32 (at most {float(FLOAT32.max):.4g}), in which the evaluator "
-                              f"computes; scale the trace down"),
-        ((array > 0) & (array < FLOAT32.tiny), f"is subnormal in float32 (below {float(FLOAT32.tiny):.4g}), in "
+        (array < 0 if loads else np.zeros(array.shape, bool),
+         "is negative; a trace holds loads (token counts), which are >= 0"),
+        (magnitude > FLOAT32.max, f"is beyond float32 (at most {float(FLOAT32.max):.4g}), in which the evaluator "
+                                  f"computes; scale the trace down"),
+        ((magnitude > 0) & (magnitude < FLOAT32.tiny), f"is subnormal in float32 (below {float(FLOAT32.tiny):.4g}), in "
                                                f"which the evaluator computes; round it to 0 or scale the trace up"),
     )
     for bad, why in problems:
         if bad.any():
             at = [int(i) for i in np.argwhere(bad)[0]]
             raise InputError(f"{path}: the value at {at} is {float(array[tuple(at)])!r}: it {why}")
+    if not loads:
+        return
     windows = array.reshape(len(array), -1).sum(axis=1) if array.ndim > 1 else np.array([array.sum()])
     if not windows.all():
         where = f"window {int(np.argmin(windows != 0))} (counting from 0)" if array.ndim > 1 else "the trace"

@@ -61,7 +61,7 @@ def load(path, eplb) -> None:
     spec, workload = eplb
     with time_limit(LIMIT_S):
         try:
-            array = load_trace(str(path), 1, spec, workload)[workload.traces[0].name]
+            array = load_trace(str(path), 1, spec, workload)[0][workload.traces[0].name]
         except InputError as err:
             assert str(err).startswith(str(path) + ": ") or str(err).startswith("workload "), str(err)
             return
