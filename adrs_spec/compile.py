@@ -24,7 +24,8 @@ class CompileResult:
         fields = s.fields()
         return (f"spec `{s.name}`: {len(s.params)} params, {len(fields)} instance fields, "
                 f"policy `{s.policy.name}` -> {len(s.policy.outputs)} outputs, {len(s.invariants)} invariants, "
-                f"{len(s.lets)} tensor lets, {len(s.metrics)} metrics, {len(s.workloads)} workloads, "
+                f"{sum(not isinstance(x, ir.Step) for x in s.lets)} tensor lets, "
+                f"{sum(isinstance(x, ir.Step) for x in s.lets)} step blocks, {len(s.metrics)} metrics, {len(s.workloads)} workloads, "
                 f"{len(s.holdouts)} holdouts")
 
 

@@ -219,6 +219,66 @@ class TensorLet:
 
 
 @dataclass(frozen=True)
+class StateVar:
+    """`state name: dtype[shape] = init` in a step block: a table carried from step to step.
+
+    Every element starts at `init` (a static scalar). Inside the block a read sees the table
+    as it was when the step began; after the block, its value after the last step."""
+
+    name: str
+    dtype: DType
+    shape: tuple[Expr, ...]
+    init: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Update:
+    """`target[indices] op value for vars where cond`, applied at the end of each step.
+
+    op: "=" (one element per point, no two points on one element), "+=", "max=", "min=".
+    Every point of `vars` (where `cond` holds) contributes; an index outside the table's
+    shape contributes nothing."""
+
+    target: str
+    indices: tuple[Expr, ...]
+    op: str
+    value: Expr
+    vars: tuple[IndexVar, ...]
+    where: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Step:
+    """`step i in 0 .. n { state ... let ... updates }`: a loop over an ordered index.
+
+    At step i (in increasing order), the lets are computed (each over its own vars, reading
+    the state at the step's start and the lets before it), then every update is applied.
+    A let is a tensor of shape [n, own dims] (`Spec.tensor`): inside the block it is read at
+    the current step (`Read(name, (Index(i), ...))`). A `let` with `initially` is a step
+    block over its first index whose one state table is the let itself."""
+
+    var: IndexVar
+    states: tuple[StateVar, ...]
+    lets: tuple[TensorLet, ...]           # vars exclude the step's own index
+    updates: tuple[Update, ...]
+    span: Span
+    recurrence: str | None = None         # the let's name, for `let x[i, ...] = ... initially v`
+
+    @property
+    def name(self) -> str:
+        """A name for messages and generated code: the recurrence, or the step's first let/state."""
+        if self.recurrence:
+            return self.recurrence
+        first = (self.lets or self.states)[0]
+        return f"step_{self.var.name}_{first.name}"
+
+    def provides(self) -> tuple[str, ...]:
+        return tuple(x.name for x in (*self.states, *self.lets))
+
+
+@dataclass(frozen=True)
 class Invariant:
     """`invariant name: forall vars: body`; a guard reports the first `vars` tuple where body is false."""
 
@@ -359,7 +419,7 @@ class Spec:
     statics: tuple[StaticLet, ...]               # dependency order
     tensors: tuple[Tensor, ...]                  # fields, outputs and lets, by name
     policy: Policy
-    lets: tuple[TensorLet, ...]                  # dependency order
+    lets: tuple["TensorLet | Step", ...]         # dependency order
     invariants: tuple[Invariant, ...]            # spec order
     metrics: tuple[Metric, ...]
     bounds: tuple[Bound, ...]
@@ -391,6 +451,25 @@ class Spec:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+
+def let_bodies(spec: "Spec") -> list[Expr]:
+    """Every expression the simulator computes: tensor let bodies, and in step blocks their lets,
+    update indices, values and filters."""
+    out: list[Expr] = []
+    for let in spec.lets:
+        if isinstance(let, Step):
+            out += [x.body for x in let.lets]
+            for u in let.updates:
+                out += [*u.indices, u.value, *((u.where,) if u.where is not None else ())]
+        else:
+            out.append(let.body)
+    return out
+
+
+def step_names(spec: "Spec") -> frozenset[str]:
+    """Tensors computed by step blocks (their lets and state tables)."""
+    return frozenset(n for let in spec.lets if isinstance(let, Step) for n in let.provides())
 
 
 def children(e: Expr) -> tuple[Expr, ...]:

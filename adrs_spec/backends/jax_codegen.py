@@ -15,6 +15,7 @@ from adrs_spec import ir
 from adrs_spec.backends.jax_emit import (
     UNARY, FunctionBody, Val, binary, comment_text, docstring_text, py_name, wrap)
 from adrs_spec.ir import tensors_read
+from adrs_spec.backends import jax_steps
 from adrs_spec.backends.jax_lower import Lowerer
 from adrs_spec.backends.jax_patterns import RankPlanes, rank_planes
 from adrs_spec.backends.jax_text import spec_text, vars_text
@@ -59,8 +60,9 @@ def module_source(spec: ir.Spec, compiler_version: str) -> str:
         _statics_class(spec),
         _bind_statics(spec),
         _shapes(spec),
-        *_section("the simulator: tensor lets, per instance",
-                  [_let_function(spec, let) for let in spec.lets]),
+        *_section("the simulator: tensor lets and step blocks, per instance",
+                  [_step_function(spec, let) if isinstance(let, ir.Step) else _let_function(spec, let)
+                   for let in spec.lets]),
         *_section("invariants: (passed, witness = the first violating index tuple, -1s if passed)",
                   [f for inv in spec.invariants for f in _invariant_functions(spec, inv)]),
         *_section("metrics, per instance", [_metric_function(spec, m) for m in spec.metrics]),
@@ -224,6 +226,17 @@ def _let_function(spec: ir.Spec, let: ir.TensorLet) -> str:
                      [let.body, *(x for v in let.vars for x in (v.lo, v.hi))], build)
 
 
+def _step_function(spec: ir.Spec, step: ir.Step) -> str:
+    what = f"let {step.recurrence} (a recurrence along `{step.var.name}`)" if step.recurrence \
+        else f"step {step.var.name}"
+    return jax_steps.step_function(spec, step, _step_reads(spec, step), _where(spec, step.span.line, what))
+
+
+def _step_reads(spec: ir.Spec, step: ir.Step) -> list[str]:
+    own = set(step.provides())
+    return [r for r in _reads(spec, jax_steps.step_exprs(step)) if r not in own]
+
+
 def _invariant_functions(spec: ir.Spec, inv: ir.Invariant) -> list[str]:
     """The invariant's function, and its one-rank form when it has a ragged rank axis."""
     planes = rank_planes(spec, inv)
@@ -373,6 +386,11 @@ def _per_instance(spec: ir.Spec) -> str:
                  f'a part does\n    not read."""']
     lines.append("    t = rt.cast_tensors(t, {**FIELDS, **OUTPUTS}, s)")
     for let in spec.lets:
+        if isinstance(let, ir.Step):
+            targets = ", ".join(f"t[{n!r}]" for n in let.provides())
+            call = f"{jax_steps.function_name(let)}(s{_arguments(_step_reads(spec, let))})"
+            lines.append(f"    {targets} = {call}")
+            continue
         bounds = [x for v in let.vars for x in (v.lo, v.hi)]
         lines.append(f"    t[{let.name!r}] = {_call(spec, let.name, [let.body, *bounds])}")
     if len(parts) == 1:

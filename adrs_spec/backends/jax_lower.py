@@ -42,6 +42,7 @@ class Axis:
     deps: tuple[str, ...] = ()     # shift: the outer axes its values depend on
     mask_vars: tuple[str, ...] = ()   # mask: the axes of its in-range mask
     nonempty: bool = False         # full: provably at least one value (params' declared ranges)
+    traced: bool = False           # its values move with a step block's (traced) index
 
     @property
     def zero_based(self) -> bool:
@@ -62,6 +63,8 @@ class Lowerer:
         self.defined: set[str] = set()
         self.memo: dict[object, Val] = {}
         self.plane_indices: set[str] = set()   # indices read from tensors cut to their plane
+        self.scalars: dict[str, ir.IndexVar] = {}   # a step block's index: a traced scalar, no axis
+        self.rows: set[str] = set()             # a step block's lets, read at the current step
 
     # ---- scopes and axes ----
     @contextmanager
@@ -87,6 +90,8 @@ class Lowerer:
         key = self.out.fresh(v.name)
         if not free_indices(v.lo) and not free_indices(v.hi):
             return self._full_axis(key, v)
+        if (free_indices(v.lo) | free_indices(v.hi)) & self.scalars.keys():
+            return self._step_axis(key, v)
         lo, hi = poly(v.lo), poly(v.hi)
         if lo is not None and hi is not None and not mentions_index(poly_sub(hi, lo)):
             return self._shift_axis(key, v, poly_sub(hi, lo))
@@ -129,9 +134,59 @@ class Lowerer:
         self.defined.add(key)
         return axis
 
+    def _step_axis(self, key: str, v: ir.IndexVar) -> Axis:
+        """A range that moves with the step index: a shift when its width is fixed, else the widest
+        range over every step (bounds linear in the step index reach theirs at the first or last
+        step) and a mask."""
+        lo, hi = poly(v.lo), poly(v.hi)
+        outer = (free_indices(v.lo) | free_indices(v.hi)) - self.scalars.keys()
+        if lo is not None and hi is not None and not mentions_index(poly_sub(hi, lo)) and not outer:
+            width = poly_sub(hi, lo)
+            size = poly_code(width, self.static)
+            single = len(width) == 1 and next(iter(width.values())) > 0
+            return Axis(key, v, "shift", size if single else f"max(0, {size})", poly_text(width), traced=True)
+        if lo is None or hi is None or outer or not all(_linear_in(p, self.scalars) for p in (lo, hi)):
+            raise SpecError(f"the range of `{v.name}` moves with the step index in a way the JAX backend does not "
+                            f"lower; it needs bounds linear in the step index (`k in 0 .. i`, `k in i - 3 .. i`)",
+                            v.span)
+        ends = []
+        for bound in (v.lo, v.hi):
+            for at_end in (False, True):
+                ends.append(self.lower(self._at_step_end(bound, at_end)).code)
+        self.out.comment(f"`{v.name}` spans its widest range over every step, masked to this step's")
+        self.out.line(f"{key} = np.arange(min({ends[0]}, {ends[1]}), max({ends[2]}, {ends[3]}))",
+                      f"({v.name} range,)")
+        axis = Axis(key, v, "mask", f"len({key})", f"{v.name} range", mask_vars=(key,))
+        self.axes[key] = axis
+        lo_code, hi_code = self.lower(v.lo), self.lower(v.hi)
+        self.out.line(f"{key}_in = ({wrap(lo_code.code, lo_code.prec, 5 + 1)} <= {key}) & "
+                      f"({key} < {wrap(hi_code.code, hi_code.prec, 5 + 1)})", f"({v.name} range,)")
+        self.defined.add(key)
+        return axis
+
+    def _at_step_end(self, e: ir.Expr, last: bool) -> ir.Expr:
+        """`e` with each step index replaced by its first (or last) value."""
+        if isinstance(e, ir.Index) and e.name in self.scalars:
+            var = self.scalars[e.name]
+            if not last:
+                return var.lo
+            return ir.Binary("-", var.hi, ir.Const(1, "int", e.span), "int", e.span)
+        if isinstance(e, ir.Binary):
+            return ir.Binary(e.op, self._at_step_end(e.left, last), self._at_step_end(e.right, last), e.dtype, e.span)
+        if isinstance(e, ir.Unary):
+            return ir.Unary(e.op, self._at_step_end(e.operand, last), e.dtype, e.span)
+        return e
+
     def index_value(self, key: str) -> Val:
         """The values an index variable takes, as an array over its axis (and its deps)."""
         axis = self.axes[key]
+        if key not in self.defined and axis.kind == "shift" and axis.traced:
+            lo = self.lower(axis.var.lo)
+            self.out.line(f"{key} = {wrap(lo.code, lo.prec, SUM)} + np.arange({axis.size})",
+                          f"({axis.label},) moves with the step")
+            self.defined.add(key)
+        if axis.traced:
+            return Val(key, (key,), "int", "jnp")
         if key not in self.defined and axis.kind == "shift":
             deps = ", ".join(self.axes[d].var.name for d in axis.deps)
             self.out.comment(f"`{axis.var.name}` runs over a block of width {axis.label} that moves "
@@ -230,6 +285,8 @@ class Lowerer:
         return Val(self.static.format(py_name(e.name)), (), e.dtype, "py")
 
     def _index(self, e: ir.Index) -> Val:
+        if e.name in self.scalars and e.name not in self.scope:
+            return Val(py_name(e.name), (), "int", "jnp")
         if e.name not in self.scope:
             raise CompilerBug(f"index `{e.name}` is not bound")
         return self.index_value(self.scope[e.name])
@@ -323,6 +380,8 @@ class Lowerer:
     # ---- reads ----
     def _read(self, e: ir.Read) -> Val:
         name = self.tensors[e.tensor]
+        if e.tensor in self.rows:          # a step block's let, at the current step: its local row
+            e = ir.Read(e.tensor, e.indices[1:], e.dtype, e.span)
         if not e.indices:
             return Val(name, (), e.dtype, "jnp")
         whole = self._whole_read(e, name)
@@ -340,6 +399,8 @@ class Lowerer:
             return False
         if index.name in self.plane_indices:
             return True
+        if index.name not in self.scope:
+            return False
         axis = self.axes[self.scope[index.name]]
         return axis.zero_based and same_expr(axis.var.hi, dim)
 
@@ -447,3 +508,9 @@ class Lowerer:
             return f"{sign}{module}.inf"
         dtype = INT if module == "jnp" else "np.int64"
         return f"{module}.iinfo({dtype}).{'min' if op == 'max' else 'max'}"
+
+
+def _linear_in(p: dict, scalars) -> bool:
+    """Whether the polynomial `p` is linear in the step indices (no product with one)."""
+    return all(sum(1 for kind, name in m if kind == "i" and name in scalars) <= 1 and
+               (len(m) == 1 or not any(kind == "i" and name in scalars for kind, name in m)) for m in p)

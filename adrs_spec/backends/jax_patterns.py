@@ -127,7 +127,8 @@ def _rank_limit(cond: ir.Expr, rank: ir.IndexVar) -> ir.Expr | None:
 def block_read(lw: "Lowerer", e: ir.Read, name: str) -> Val | None:
     """`x[l, p]` with p over the g-th block of width k: x reshaped to (.., g, k, ..)."""
     shifted = [(d, lw.axes[lw.scope[i.name]]) for d, i in enumerate(e.indices)
-               if isinstance(i, ir.Index) and lw.axes[lw.scope[i.name]].kind == "shift"]
+               if isinstance(i, ir.Index) and i.name in lw.scope and lw.axes[lw.scope[i.name]].kind == "shift"
+               and not lw.axes[lw.scope[i.name]].traced]
     if len(shifted) != 1:
         return None
     dim, axis = shifted[0]

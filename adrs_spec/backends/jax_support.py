@@ -535,3 +535,24 @@ def _narrow_into(out: np.ndarray, x: np.ndarray, lo: int, hi: int) -> None:
         else:
             np.copyto(b, a, casting="unsafe")
 
+
+
+# ---- step blocks ----
+def update(table, indices: tuple, value, ok, op: str):
+    """`table` after one update of a step block: at every point (the broadcast shape of the
+    indices, value and ok) where ok holds, element `indices` combined with value by op
+    ("set", "add", "max", "min"). A point whose index lies outside the table changes nothing."""
+    table = jnp.asarray(table)
+    scalar = table.ndim == 0
+    if scalar:
+        table, indices = table.reshape(1), (0,)
+    shape = jnp.broadcast_shapes(*(jnp.shape(i) for i in indices), jnp.shape(value), jnp.shape(ok))
+    flat = [jnp.broadcast_to(jnp.asarray(i), shape).reshape(-1) for i in indices]
+    inside = jnp.broadcast_to(jnp.asarray(ok), shape).reshape(-1)
+    for index, size in zip(flat, table.shape):
+        inside = inside & (index >= 0) & (index < size)
+    # Points left out are sent past the end and dropped by the scatter.
+    where = tuple(jnp.where(inside, index, size) for index, size in zip(flat, table.shape))
+    values = jnp.broadcast_to(jnp.asarray(value), shape).reshape(-1).astype(table.dtype)
+    out = getattr(table.at[where], op)(values, mode="drop")
+    return out.reshape(()) if scalar else out

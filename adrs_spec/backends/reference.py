@@ -1,7 +1,8 @@
 """The reference interpreter: what every construct of a spec means, on one instance.
 
 Given the statics (`adrs_spec.statics.bind`) and one instance's fields and policy outputs,
-it materialises every tensor let element by element (in `spec.lets` order), checks every
+it materialises every tensor let element by element (in `spec.lets` order; step blocks
+as plain loops, see `reference_steps`), checks every
 invariant point by point (reporting the first violating point in row-major order), and
 evaluates the metrics and bounds. It loops in Python over index points with float64
 scalars: every other backend is tested for agreement against it, so it is written to be
@@ -18,6 +19,7 @@ from adrs_spec import ir, scoring
 from adrs_spec.backends import reference_ops as ops
 from adrs_spec.bounded import describe_problem, fit_bounded
 from adrs_spec.backends.reference_eval import Interpreter
+from adrs_spec.backends.reference_steps import run_step
 from adrs_spec.errors import InputError
 from adrs_spec.statics import shape_of
 
@@ -59,7 +61,10 @@ def evaluate_instance(spec: ir.Spec, env: Mapping[str, object], data: Mapping[st
     with np.errstate(all="ignore"):
         lets = {}
         for let in spec.lets:         # dependency order: a let reads only earlier ones
-            lets[let.name] = tensors[let.name] = materialise(spec, interp, let)
+            if isinstance(let, ir.Step):
+                lets.update(run_step(spec, interp, let))
+            else:
+                lets[let.name] = tensors[let.name] = materialise(spec, interp, let)
         guards = tuple(check_invariant(interp, inv) for inv in spec.invariants)
         metrics = {m.name: float(interp.eval(m.expr, {})) for m in spec.metrics}
     bounds = tuple(ok for _, ok in scoring.check_bounds(spec, metrics, None, env))

@@ -200,10 +200,51 @@ class RequireDecl:
 
 @dataclass(frozen=True)
 class LetDecl:
+    """`let name[binders] = expr`, or with `initially v` a recurrence along its first binder."""
+
     name: str
     name_span: Span
     binders: tuple[Binder, ...]
     expr: Expr
+    span: Span
+    initially: Expr | None = None
+
+
+@dataclass(frozen=True)
+class StateDecl:
+    """`state name: dtype[dims] = init` inside a `step` block."""
+
+    name: str
+    name_span: Span
+    type: TensorType
+    init: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Update:
+    """`target[indices] op value for binders where cond` inside a `step` block; op is
+    `=`, `+=`, `max=` or `min=`."""
+
+    target: str
+    target_span: Span
+    indices: tuple[Expr, ...]
+    op: str
+    op_span: Span
+    value: Expr
+    binders: tuple[Binder, ...]
+    where: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class StepDecl:
+    """`step i in lo .. hi { state ... let ... updates }`: a loop over an ordered index."""
+
+    binder: Binder
+    states: tuple[StateDecl, ...]
+    lets: tuple[LetDecl, ...]
+    updates: tuple[Update, ...]
     span: Span
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from adrs_spec import ir
 from adrs_spec.errors import InputError, SpecError, Source, Span
-from adrs_spec.frontend import ast
+from adrs_spec.frontend import ast, steps
 from adrs_spec.frontend.expressions import ExprChecker, Scope, check_rank, refuse_bounded, suggest
 from adrs_spec.frontend.parser import parse, read_source
 from adrs_spec.statics import StaticError, bind, eval_static
@@ -106,6 +106,7 @@ def collect_declarations(ctx: Context) -> None:
         raise SpecError("the spec declares no `policy`", Span.point(1, 1),
                         notes=("declare the function a policy implements: `policy name(args) -> out: int[n]`",))
     named = [d for d in ctx.tree.decls if hasattr(d, "name_span")]
+    named += [item for d in ctx.of(ast.StepDecl) for item in (*d.states, *d.lets)]
     fields = [f for inst in ctx.of(ast.InstanceDecl) for f in inst.fields]
     outputs = [o for p in ctx.of(ast.PolicyDecl) for o in p.outputs]
     for d in [*named, *fields, *outputs]:
@@ -249,14 +250,15 @@ def _names_in(node, out: set) -> set:
     return out
 
 
-def _let_order(ctx: Context) -> list[ast.LetDecl]:
-    """Lets in dependency order; a cycle is an error naming it. Iterative (a depth-first
-    search with an explicit stack), so a chain of thousands of lets is no deeper than one."""
-    lets = {d.name: d for d in ctx.of(ast.LetDecl)}
-    deps = {name: sorted(_names_in(d.expr, set()) & lets.keys()) for name, d in lets.items()}
+def _let_order(ctx: Context) -> list:
+    """Lets and step blocks in dependency order; a cycle is an error naming it. Iterative (a
+    depth-first search with an explicit stack), so a chain of thousands of lets is no deeper
+    than one. A step block is one unit: it provides its tables and lets together."""
+    providers = steps.units(ctx)
+    deps = {name: steps.unit_deps(d, _names_in, providers) for name, d in providers.items()}
     order: list[str] = []
     state: dict[str, str] = {}
-    for root in lets:
+    for root in providers:
         if state.get(root) == "done":
             continue
         state[root] = "active"
@@ -269,19 +271,40 @@ def _let_order(ctx: Context) -> list[ast.LetDecl]:
                 stack.pop()
                 state[done] = "done"
                 order.append(done)
+            elif providers[dep] is providers[path[-1]] and dep != path[-1]:
+                continue                                   # within one step block
             elif state.get(dep) == "active":
                 cycle = path[path.index(dep):] + [dep]
                 raise SpecError(f"`{dep}` is defined in terms of itself: {' -> '.join(cycle)}",
-                                lets[dep].name_span, notes=("break the cycle; lets cannot be recursive",))
+                                providers[dep].name_span if isinstance(providers[dep], ast.LetDecl)
+                                else _provided_span(providers[dep], dep), notes=_cycle_notes(dep, cycle))
             elif state.get(dep) is None:
+                for sibling, d in providers.items():       # a step block is entered once, as a whole
+                    if d is providers[dep] and sibling != dep:
+                        state.setdefault(sibling, "active")
                 state[dep] = "active"
                 path.append(dep)
                 stack.append(iter(deps[dep]))
-    return [lets[n] for n in order]
+    units: list = []
+    for name in order:
+        if providers[name] not in units:
+            units.append(providers[name])
+    return units
 
 
-def _is_static_let(ctx: Context, d: ast.LetDecl) -> bool:
-    if d.binders or _has_reduction(d.expr):
+def _provided_span(d: ast.StepDecl, name: str) -> Span:
+    return next(item.name_span for item in (*d.states, *d.lets) if item.name == name)
+
+
+def _cycle_notes(dep: str, cycle: list[str]) -> tuple[str, ...]:
+    if len(cycle) == 2:
+        return (f"to carry a value along an ordered index, read earlier steps and give the value before "
+                f"the first: `let {dep}[i in 0 .. n] = ... {dep}[i - 1] ... initially 0`",)
+    return ("break the cycle; lets cannot be recursive",)
+
+
+def _is_static_let(ctx: Context, d) -> bool:
+    if not isinstance(d, ast.LetDecl) or d.binders or d.initially is not None or _has_reduction(d.expr):
         return False
     for ref in _names_in(d.expr, set()):
         decl = ctx.decls.get(ref)
@@ -306,7 +329,11 @@ def check_static_lets(ctx: Context) -> None:
 
 def check_tensor_lets(ctx: Context) -> None:
     for d in _let_order(ctx):
-        if d.name not in ctx.statics:
+        if isinstance(d, ast.StepDecl):
+            steps.check_step(ctx, d)
+        elif d.initially is not None:
+            steps.check_recurrence(ctx, d)
+        elif d.name not in ctx.statics:
             _check_let(ctx, d)
 
 
@@ -405,10 +432,21 @@ def _output_readers(ctx: Context) -> set[str]:
     if ctx.output_readers is None:
         readers = {name for name, t in ctx.tensors.items() if t.kind == "output"}
         for let in ctx.lets:
-            if any(t in readers for t in ir.tensors_read(let.body)):
+            if isinstance(let, ir.Step):
+                reads = [t for x in ir.let_bodies(_one_step(let)) for t in ir.tensors_read(x)]
+                if any(t in readers for t in reads):
+                    readers.update(let.provides())
+            elif any(t in readers for t in ir.tensors_read(let.body)):
                 readers.add(let.name)
         ctx.output_readers = readers
     return ctx.output_readers
+
+
+def _one_step(step: ir.Step):
+    """A stand-in spec holding one step block, for `ir.let_bodies`."""
+    class _Lets:
+        lets = (step,)
+    return _Lets
 
 
 # ---- pass 6b: claims (checked by Z3 only, never at run time) ----

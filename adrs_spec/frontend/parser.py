@@ -177,8 +177,38 @@ class _ToAst(Transformer):
     def require_decl(self, meta, expr):
         return ast.RequireDecl(expr, _span_of(meta))
 
-    def let_decl(self, meta, name, binders, expr):
-        return ast.LetDecl(str(name), _span_of(name), binders or (), expr, _span_of(meta))
+    def let_decl(self, meta, name, binders, expr, initially):
+        return ast.LetDecl(str(name), _span_of(name), binders or (), expr, _span_of(meta), initially)
+
+    # ---- step blocks ----
+    def step_decl(self, meta, binder, *items):
+        return ast.StepDecl(binder, tuple(i for i in items if isinstance(i, ast.StateDecl)),
+                            tuple(i for i in items if isinstance(i, ast.LetDecl)),
+                            tuple(i for i in items if isinstance(i, ast.Update)), _span_of(meta))
+
+    def state_decl(self, meta, name, ttype, init):
+        return ast.StateDecl(str(name), _span_of(name), ttype, init, _span_of(meta))
+
+    def target(self, meta, name, *indices):
+        return (str(name), _span_of(name), tuple(i for i in indices if i is not None))
+
+    def for_clause(self, meta, *rest):
+        *binders, where = rest
+        return tuple(binders), where
+
+    def update(self, meta, target, op, value, clause):
+        return self._update(meta, target, str(op), _span_of(op), value, clause)
+
+    def set_update(self, meta, target, value, clause):
+        name, name_span, _ = target
+        return self._update(meta, target, "=", Span(name_span.line, name_span.col, name_span.end_line,
+                                                        name_span.end_col), value, clause)
+
+    @staticmethod
+    def _update(meta, target, op, op_span, value, clause):
+        name, name_span, indices = target
+        binders, where = clause if clause is not None else ((), None)
+        return ast.Update(name, name_span, indices, op, op_span, value, binders, where, _span_of(meta))
 
     def index_binders(self, meta, *binders):
         return tuple(binders)
@@ -281,11 +311,12 @@ def _no_set_after_equals(name, value) -> None:
 # ---- error translation: Lark's terminal names -> words of the language ----
 _EXPR_START = {"INT", "FLOAT", "BOOL", "NAME", "LPAR", "ADD_OP", "IF", "NOT", "QUANT"}
 _DECL_START = {"SPEC", "PARAM", "REQUIRE", "LET", "INSTANCE", "POLICY", "INVARIANT", "CLAIM", "METRIC",
-               "BOUND", "OBJECTIVE", "SCORE", "TOLERANCE", "WORKLOAD", "HOLDOUT", "ADAPTER"}
+               "BOUND", "OBJECTIVE", "SCORE", "TOLERANCE", "WORKLOAD", "HOLDOUT", "ADAPTER",
+               "STEP"}
 _WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a quoted title",
     "DTYPE": "a type (`int`, `float` or `bool`)", "ROLE": "`observe` or `hidden`",
-    "DIRECTION": "`maximize` or `minimize`", "QUANT": "`forall` or `exists`",
+    "DIRECTION": "`maximize` or `minimize`", "UPDATE_OP": "`max=`, `min=` or `+=`", "QUANT": "`forall` or `exists`",
     "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
     "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`",
     "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "__ANON_0": "`..`", "$END": "the end of the file",

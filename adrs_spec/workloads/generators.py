@@ -323,3 +323,60 @@ register(Generator(
     _distinct,
 ))
 
+
+# ---- transaction sets: txn_keys, txn_writes, txn_lengths ----
+# One transaction set is drawn from `seed` (sample it per case, `seed = 0 .. 1000000000`) and
+# the three generators return its parts, so traces drawn with the same arguments agree.
+
+def txn_set(txns: int, width: int, seed: int, keys: int, skew: float, write_frac: float, min_len: int,
+            max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key [txns, width], write [txns, width], length [txns]) of one transaction set.
+
+    Each transaction has a length uniform in min_len .. max_len (inclusive, at most `width`)
+    and that many operations on distinct keys, drawn by Zipf(skew) popularity over `keys`
+    keys (the hottest keys at random ids); each operation is a write with probability
+    `write_frac`. Unused slots hold key -1 and write 0."""
+    if min_len > max_len:
+        raise GeneratorError(f"`min_len` = {min_len} must be at most `max_len` = {max_len}")
+    if max_len > width:
+        raise GeneratorError(f"`max_len` = {max_len} operations do not fit in the trace's {width} operation "
+                             f"slots; raise the ops dimension or lower max_len")
+    if max_len > keys:
+        raise GeneratorError(f"`max_len` = {max_len} operations on distinct keys need at least that many keys, "
+                             f"but `keys` = {keys}")
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, keys + 1) ** skew
+    popularity = popularity[rng.permutation(keys)]
+    popularity /= popularity.sum()
+    lengths = rng.integers(min_len, max_len + 1, size=txns)
+    key = np.full((txns, width), -1.0)
+    write = np.zeros((txns, width))
+    for t, n in enumerate(lengths):
+        key[t, :n] = rng.choice(keys, size=n, replace=False, p=popularity)
+        write[t, :n] = rng.random(n) < write_frac
+    return key, write, lengths.astype(np.float64)
+
+
+_TXN_PARAMS = {
+    "seed": GenParam("seed", "int", 0, "the transaction set's seed (sample it per case)", lo=0),
+    "keys": GenParam("keys", "int", 100, "number of distinct keys", lo=1),
+    "skew": GenParam("skew", "float", 1.0, "Zipf exponent of key popularity (0: uniform)", lo=0.0),
+    "write_frac": GenParam("write_frac", "float", 0.5, "probability that an operation writes", lo=0.0, hi=1.0),
+    "min_len": GenParam("min_len", "int", 4, "fewest operations in a transaction", lo=1),
+    "max_len": GenParam("max_len", "int", 16, "most operations in a transaction", lo=1),
+}
+
+
+def _txn_part(part: int, matrix: bool):
+    def draw(rng, shape, **args):
+        width = shape[1] if matrix else args["max_len"]
+        return txn_set(shape[0], width, **args)[part]
+    return draw
+
+
+register(Generator("txn_keys", "the key of each operation of a transaction set (-1: no operation)",
+                   dict(_TXN_PARAMS), _txn_part(0, True), dims=("txns", "ops")))
+register(Generator("txn_writes", "1 where an operation of a transaction set writes, else 0",
+                   dict(_TXN_PARAMS), _txn_part(1, True), dims=("txns", "ops")))
+register(Generator("txn_lengths", "the number of operations of each transaction of a set",
+                   dict(_TXN_PARAMS), _txn_part(2, False), dims=("txns",)))

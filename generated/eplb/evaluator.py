@@ -113,7 +113,7 @@ def shapes(s: Statics) -> dict[str, tuple[int, ...]]:
     }
 
 
-# ---- the simulator: tensor lets, per instance ----
+# ---- the simulator: tensor lets and step blocks, per instance ----
 # eplb.adrs:73 let slot_load
 def slot_load(s: Statics, next_, phy2log, logcnt):
     """slot_load[l, p] = next[l, phy2log[l, p]] / logcnt[l, phy2log[l, p]]"""

@@ -73,7 +73,8 @@ class Encoding:
         self.variables: list[Variable] = []
         self.constraints: list[object] = []           # domains of the variables, declared bounds
         self._elements: dict[str, np.ndarray] = {}
-        self._lets = {let.name: let for let in spec.lets}
+        self._lets = {name: let for let in spec.lets
+                      for name in (let.provides() if isinstance(let, ir.Step) else (let.name,))}
         self._let_values: dict[tuple[str, tuple[int, ...]], object] = {}
         self._concrete: dict[int, bool] = {}
         self._metrics: dict[str, object] = {}
@@ -125,6 +126,9 @@ class Encoding:
         key = (tensor, index)
         if key not in self._let_values:
             let = self._lets[tensor]
+            if isinstance(let, ir.Step):
+                raise Skipped(f"`{tensor}`, computed by a step block (state through a sequence), which the "
+                              f"encoding does not unroll", let.span)
             self._let_values[key] = self.value(let.body, {v.name: i for v, i in zip(let.vars, index)})
         return self._let_values[key]
 

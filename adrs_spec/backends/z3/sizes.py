@@ -119,7 +119,7 @@ def param_roles(spec: ir.Spec) -> dict[str, str]:
     lets = {s.name: s.expr for s in spec.statics}
     outputs_and_fields = [*spec.fields(), *spec.outputs()]
     in_shapes = _params_in((d for t in spec.tensors for d in t.shape), lets)
-    conditions = [x.body for x in (*spec.invariants, *spec.claims, *spec.lets)]
+    conditions = [x.body for x in (*spec.invariants, *spec.claims)] + ir.let_bodies(spec)
     bodies = conditions + [m.expr for m in spec.metrics]
     in_bodies = _params_in(bodies, lets)
     reduced = _params_in((bound for b in conditions for r in _reductions(b) for v in r.vars
@@ -194,7 +194,7 @@ def output_domain(spec: ir.Spec, env: Mapping[str, object]) -> tuple[int, ...]:
     """The values an int output (or int field) takes in the encoding."""
     largest = max((n for t in spec.tensors for n in shape_of(t, env)), default=1)
     values = set(range(-2, largest + 2))
-    bodies = [x.body for x in (*spec.invariants, *spec.claims, *spec.lets)]
+    bodies = [x.body for x in (*spec.invariants, *spec.claims)] + ir.let_bodies(spec)
     for e in bodies:
         for c in _int_constants(e):
             if abs(c) <= MAX_CONSTANT:
