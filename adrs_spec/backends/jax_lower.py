@@ -426,6 +426,9 @@ class Lowerer:
         """An indirect read: every index an integer array, clamped to the dimension."""
         shape = self.spec.tensor(e.tensor).shape
         indices = [self.lower(i) for i in e.indices]
+        sliced = self._scalar_slice(e, name, indices, shape)
+        if sliced is not None:
+            return sliced
         keys = self.union(*indices)
         codes = []
         clamped = False
@@ -438,6 +441,25 @@ class Lowerer:
             codes.append(code)
         val = Val(f"{name}[{', '.join(codes)}]", keys, e.dtype, "jnp")
         return self.assign(e.tensor + "_at", val, "clamped gather" if clamped else "gather")
+
+    def _scalar_slice(self, e: ir.Read, name: str, indices: list[Val], shape) -> Val | None:
+        """`x[t, j]` with t a scalar (a step block's) and j running over its whole dimension: the
+        slice `x[t, :]` rather than a gather of every point (much cheaper in a scan)."""
+        whole = [self.is_whole_dim(i, d) for i, d in zip(e.indices, shape)]
+        if not any(whole) or all(whole) or any(v.vars for v, w in zip(indices, whole) if not w):
+            return None
+        keys = tuple(self.scope[i.name] for i, w in zip(e.indices, whole) if w)
+        if len(set(keys)) != len(keys):
+            return None
+        codes = []
+        for index, val, dim, w in zip(e.indices, indices, shape, whole):
+            if w:
+                codes.append(":")
+            else:
+                last = binary("-", *self._code_prec(self.lower(dim)), "1", ATOM)[0]
+                codes.append(f"{xp(val)}.clip({val.code}, 0, {last})")
+        val = self.assign(e.tensor + "_at", Val(f"{name}[{', '.join(codes)}]", keys, e.dtype, "jnp"), "clamped slice")
+        return self.transposed(val)
 
     @staticmethod
     def _code_prec(val: Val) -> tuple[str, int]:

@@ -551,8 +551,8 @@ def update(table, indices: tuple, value, ok, op: str):
     inside = jnp.broadcast_to(jnp.asarray(ok), shape).reshape(-1)
     for index, size in zip(flat, table.shape):
         inside = inside & (index >= 0) & (index < size)
+    values = jnp.broadcast_to(jnp.asarray(value), shape).reshape(-1).astype(table.dtype)
     # Points left out are sent past the end and dropped by the scatter.
     where = tuple(jnp.where(inside, index, size) for index, size in zip(flat, table.shape))
-    values = jnp.broadcast_to(jnp.asarray(value), shape).reshape(-1).astype(table.dtype)
     out = getattr(table.at[where], op)(values, mode="drop")
     return out.reshape(()) if scalar else out

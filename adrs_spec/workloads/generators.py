@@ -324,18 +324,18 @@ register(Generator(
 ))
 
 
-# ---- transaction sets: txn_keys, txn_writes, txn_lengths ----
+# ---- transaction sets: txn_keys, txn_writes, txn_offsets, txn_lengths ----
 # One transaction set is drawn from `seed` (sample it per case, `seed = 0 .. 1000000000`) and
 # the three generators return its parts, so traces drawn with the same arguments agree.
 
 def txn_set(txns: int, width: int, seed: int, keys: int, skew: float, write_frac: float, min_len: int,
-            max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(key [txns, width], write [txns, width], length [txns]) of one transaction set.
+            max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(key, write, offset [txns, width], length [txns]) of one transaction set.
 
     Each transaction has a length uniform in min_len .. max_len (inclusive, at most `width`)
-    and that many operations on distinct keys, drawn by Zipf(skew) popularity over `keys`
-    keys (the hottest keys at random ids); each operation is a write with probability
-    `write_frac`. Unused slots hold key -1 and write 0."""
+    and that many operations on distinct keys, one per time slot, drawn by Zipf(skew)
+    popularity over `keys` keys (the hottest keys at random ids); each operation is a write
+    with probability `write_frac`. Unused operations hold key -1, write 0 and offset 0."""
     if min_len > max_len:
         raise GeneratorError(f"`min_len` = {min_len} must be at most `max_len` = {max_len}")
     if max_len > width:
@@ -351,10 +351,12 @@ def txn_set(txns: int, width: int, seed: int, keys: int, skew: float, write_frac
     lengths = rng.integers(min_len, max_len + 1, size=txns)
     key = np.full((txns, width), -1.0)
     write = np.zeros((txns, width))
+    offset = np.zeros((txns, width))
     for t, n in enumerate(lengths):
         key[t, :n] = rng.choice(keys, size=n, replace=False, p=popularity)
         write[t, :n] = rng.random(n) < write_frac
-    return key, write, lengths.astype(np.float64)
+        offset[t, :n] = np.arange(n)
+    return key, write, offset, lengths.astype(np.float64)
 
 
 _TXN_PARAMS = {
@@ -378,5 +380,7 @@ register(Generator("txn_keys", "the key of each operation of a transaction set (
                    dict(_TXN_PARAMS), _txn_part(0, True), dims=("txns", "ops")))
 register(Generator("txn_writes", "1 where an operation of a transaction set writes, else 0",
                    dict(_TXN_PARAMS), _txn_part(1, True), dims=("txns", "ops")))
-register(Generator("txn_lengths", "the number of operations of each transaction of a set",
-                   dict(_TXN_PARAMS), _txn_part(2, False), dims=("txns",)))
+register(Generator("txn_offsets", "the time slot of each operation of a transaction set, from its start",
+                   dict(_TXN_PARAMS), _txn_part(2, True), dims=("txns", "ops")))
+register(Generator("txn_lengths", "the number of time slots of each transaction of a set",
+                   dict(_TXN_PARAMS), _txn_part(3, False), dims=("txns",)))

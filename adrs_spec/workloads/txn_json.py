@@ -19,8 +19,10 @@ MAX_OPS = 256
 
 
 def parse_txn_workload(text: str, name: str = "<workload>") -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """(fields, params): `key` [txns, ops] (-1: no operation), `write` [txns, ops] (1: write),
-    `length` [txns]; params txns, ops (the longest transaction) and keys."""
+    """(fields, params): operation j of transaction t has `key` [t, j] (-1: none), `write` [t, j]
+    (1: write) and `offset` [t, j] (its slot, from 0; `*` slots hold no operation but count);
+    `length` [t] is the number of slots. Params: txns, ops (the most operations in one
+    transaction) and keys."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -43,23 +45,22 @@ def parse_txn_workload(text: str, name: str = "<workload>") -> tuple[dict[str, n
         parsed = []
         for position, op in enumerate(ops):
             if op == "*":
-                parsed.append(None)
                 continue
             kind, dash, key = op.partition("-")
             if kind not in ("r", "w") or not dash or not key or "-" in key:
                 raise InputError(f"{name}: transaction {txn_name!r}, operation {position + 1}: {op!r} is not "
                                  f"`r-KEY`, `w-KEY` or `*`")
-            parsed.append((kind == "w", key_ids.setdefault(key, len(key_ids))))
-        txns.append(parsed)
-    width = max(len(t) for t in txns)
+            parsed.append((kind == "w", key_ids.setdefault(key, len(key_ids)), position))
+        txns.append((parsed, len(ops)))
+    width = max(1, max(len(ops) for ops, _ in txns))
     key = np.full((len(txns), width), -1, dtype=np.int64)
     write = np.zeros((len(txns), width), dtype=np.int64)
-    for t, ops in enumerate(txns):
-        for j, op in enumerate(ops):
-            if op is not None:
-                write[t, j], key[t, j] = op
-    length = np.array([len(t) for t in txns], dtype=np.int64)
-    return ({"key": key, "write": write, "length": length},
+    offset = np.zeros((len(txns), width), dtype=np.int64)
+    for t, (ops, _) in enumerate(txns):
+        for j, (is_write, key_id, position) in enumerate(ops):
+            write[t, j], key[t, j], offset[t, j] = is_write, key_id, position
+    length = np.array([slots for _, slots in txns], dtype=np.int64)
+    return ({"key": key, "write": write, "offset": offset, "length": length},
             {"txns": len(txns), "ops": width, "keys": max(len(key_ids), 1)})
 
 

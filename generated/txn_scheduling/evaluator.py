@@ -17,7 +17,7 @@ from adrs_spec.backends import jax_support as rt
 
 SPEC = 'txn_scheduling'
 SOURCE = 'specs/txn_scheduling.adrs'
-SOURCE_SHA256 = 'e8dd9fcad9514f062776c2920fb7edc42fed5d82fa46aced269d9a36b161b356'
+SOURCE_SHA256 = '04358fc4e57bac6460973387d8796b9f7773a8ce5af246d8012c91b41b31befe'
 COMPILER_VERSION = '0.1.0'
 TOLERANCE = 0.0001
 # name: (dtype, default)
@@ -30,6 +30,7 @@ PARAMS = {
 FIELDS = {
     'key': ('int', ('txns', 'ops')),
     'write': ('int', ('txns', 'ops')),
+    'offset': ('int', ('txns', 'ops')),
     'length': ('int', ('txns',)),
 }
 OUTPUTS = {
@@ -70,49 +71,58 @@ def shapes(s: Statics) -> dict[str, tuple[int, ...]]:
     return {
         'key': (s.txns, s.ops),
         'write': (s.txns, s.ops),
+        'offset': (s.txns, s.ops),
         'length': (s.txns,),
         'order': (s.txns,),
     }
 
 
 # ---- the simulator: tensor lets and step blocks, per instance ----
-# txn_scheduling.adrs:32 step i
-def step_i_txn(s: Statics, key, write, length, order):
+# txn_scheduling.adrs:33 step i
+def step_i_txn(s: Statics, key, write, offset, length, order):
     """step i in 0 .. txns: tables write_lock, any_lock; lets txn, start, finish per step"""
     def one_step(tables, i):
         (write_lock, any_lock) = tables
-        # line 35: let txn = order[i]
+        # line 36: let txn = order[i]
         order_at = order[jnp.clip(i, 0, s.txns - 1)]  # () clamped gather
         txn = jnp.asarray(order_at, dtype=s.int_dtype)  # () at this step
-        # line 37: let start = max(1, max(j where key[txn[i], j] >= 0: (if write[txn[i], j] == 1 then any_lock[key[txn[i], j]] else write_lock[key[txn[i], j]]) + 1 - j))
+        # line 38: let start = max(1, max(j where key[txn[i], j] >= 0: (if write[txn[i], j] == 1 then any_lock[key[txn[i], j]] else write_lock[key[txn[i], j]]) + 1 - offset[txn[i], j]))
         j = np.arange(s.ops)  # (ops,)
-        write_at = write[jnp.clip(txn, 0, s.txns - 1), j]  # (ops,) clamped gather
-        key_at = key[jnp.clip(txn, 0, s.txns - 1), j]  # (ops,) clamped gather
+        write_at = write[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
+        key_at = key[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         any_lock_at = any_lock[jnp.clip(key_at, 0, s.keys - 1)]  # (ops,) clamped gather
         write_lock_at = write_lock[jnp.clip(key_at, 0, s.keys - 1)]  # (ops,) clamped gather
         chosen = jnp.where(write_at == 1, any_lock_at, write_lock_at)  # (ops,)
+        offset_at = offset[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         # ()
-        max_j = jnp.max(chosen + 1 - j, axis=-1, where=key_at >= 0, initial=jnp.iinfo(s.int_dtype).min)
+        max_j = jnp.max(
+            chosen + 1 - offset_at,
+            axis=-1,
+            where=key_at >= 0,
+            initial=jnp.iinfo(s.int_dtype).min,
+        )
         start = jnp.asarray(jnp.maximum(1, max_j), dtype=s.int_dtype)  # () at this step
-        # line 39: let finish = if exists j: key[txn[i], j] >= 0 then start[i] + length[txn[i]] - 1 else 0
+        # line 41: let finish = if exists j: key[txn[i], j] >= 0 then start[i] + length[txn[i]] - 1 else 0
         j_2 = np.arange(s.ops)  # (ops,)
-        key_at_2 = key[jnp.clip(txn, 0, s.txns - 1), j_2]  # (ops,) clamped gather
+        key_at_2 = key[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         any_j = jnp.any(key_at_2 >= 0, axis=-1)  # ()
         length_at = length[jnp.clip(txn, 0, s.txns - 1)]  # () clamped gather
         chosen_2 = jnp.where(any_j, start + length_at - 1, 0)  # ()
         finish = jnp.asarray(chosen_2, dtype=s.int_dtype)  # () at this step
-        # line 40: any_lock[key[txn[i], j]] max= start[i] + j for j where key[txn[i], j] >= 0
+        # line 42: any_lock[key[txn[i], j]] max= start[i] + offset[txn[i], j] for j where key[txn[i], j] >= 0
         j_3 = np.arange(s.ops)  # (ops,)
-        key_at_3 = key[jnp.clip(txn, 0, s.txns - 1), j_3]  # (ops,) clamped gather
-        any_lock_next = rt.update(any_lock, (key_at_3,), start + j_3, key_at_3 >= 0, 'max')
-        # line 41: write_lock[key[txn[i], j]] max= start[i] + j for j where key[txn[i], j] >= 0 and write[txn[i], j] == 1
+        key_at_3 = key[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
+        offset_at_2 = offset[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
+        any_lock_next = rt.update(any_lock, (key_at_3,), start + offset_at_2, key_at_3 >= 0, 'max')
+        # line 43: write_lock[key[txn[i], j]] max= start[i] + offset[txn[i], j] for j where key[txn[i], j] >= 0 and write[txn[i], j] == 1
         j_4 = np.arange(s.ops)  # (ops,)
-        key_at_4 = key[jnp.clip(txn, 0, s.txns - 1), j_4]  # (ops,) clamped gather
-        write_at_2 = write[jnp.clip(txn, 0, s.txns - 1), j_4]  # (ops,) clamped gather
+        key_at_4 = key[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
+        offset_at_3 = offset[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
+        write_at_2 = write[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         write_lock_next = rt.update(
             write_lock,
             (key_at_4,),
-            start + j_4,
+            start + offset_at_3,
             (key_at_4 >= 0) & (write_at_2 == 1),
             'max',
         )
@@ -122,40 +132,54 @@ def step_i_txn(s: Statics, key, write, length, order):
     return write_lock, any_lock, txn, start, finish
 
 
-# txn_scheduling.adrs:46 step s
-def step_s_seq_start(s: Statics, key, write, length):
+# txn_scheduling.adrs:48 step s
+def step_s_seq_start(s: Statics, key, write, offset, length):
     """step s in 0 .. txns: tables seq_write_lock, seq_any_lock; lets seq_start, seq_finish per step"""
     def one_step(tables, s_):
         (seq_write_lock, seq_any_lock) = tables
-        # line 49: let seq_start = max(1, max(j where key[s, j] >= 0: (if write[s, j] == 1 then seq_any_lock[key[s, j]] else seq_write_lock[key[s, j]]) + 1 - j))
+        # line 51: let seq_start = max(1, max(j where key[s, j] >= 0: (if write[s, j] == 1 then seq_any_lock[key[s, j]] else seq_write_lock[key[s, j]]) + 1 - offset[s, j]))
         j = np.arange(s.ops)  # (ops,)
-        write_at = write[jnp.clip(s_, 0, s.txns - 1), j]  # (ops,) clamped gather
-        key_at = key[jnp.clip(s_, 0, s.txns - 1), j]  # (ops,) clamped gather
+        write_at = write[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
+        key_at = key[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
         seq_any_lock_at = seq_any_lock[jnp.clip(key_at, 0, s.keys - 1)]  # (ops,) clamped gather
         seq_write_lock_at = seq_write_lock[jnp.clip(key_at, 0, s.keys - 1)]  # (ops,) clamped gather
         chosen = jnp.where(write_at == 1, seq_any_lock_at, seq_write_lock_at)  # (ops,)
+        offset_at = offset[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
         # ()
-        max_j = jnp.max(chosen + 1 - j, axis=-1, where=key_at >= 0, initial=jnp.iinfo(s.int_dtype).min)
+        max_j = jnp.max(
+            chosen + 1 - offset_at,
+            axis=-1,
+            where=key_at >= 0,
+            initial=jnp.iinfo(s.int_dtype).min,
+        )
         seq_start = jnp.asarray(jnp.maximum(1, max_j), dtype=s.int_dtype)  # () at this step
-        # line 52: let seq_finish = if exists j: key[s, j] >= 0 then seq_start[s] + length[s] - 1 else 0
+        # line 54: let seq_finish = if exists j: key[s, j] >= 0 then seq_start[s] + length[s] - 1 else 0
         j_2 = np.arange(s.ops)  # (ops,)
-        key_at_2 = key[jnp.clip(s_, 0, s.txns - 1), j_2]  # (ops,) clamped gather
+        key_at_2 = key[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
         any_j = jnp.any(key_at_2 >= 0, axis=-1)  # ()
         length_at = length[jnp.clip(s_, 0, s.txns - 1)]  # () clamped gather
         chosen_2 = jnp.where(any_j, seq_start + length_at - 1, 0)  # ()
         seq_finish = jnp.asarray(chosen_2, dtype=s.int_dtype)  # () at this step
-        # line 53: seq_any_lock[key[s, j]] max= seq_start[s] + j for j where key[s, j] >= 0
+        # line 55: seq_any_lock[key[s, j]] max= seq_start[s] + offset[s, j] for j where key[s, j] >= 0
         j_3 = np.arange(s.ops)  # (ops,)
-        key_at_3 = key[jnp.clip(s_, 0, s.txns - 1), j_3]  # (ops,) clamped gather
-        seq_any_lock_next = rt.update(seq_any_lock, (key_at_3,), seq_start + j_3, key_at_3 >= 0, 'max')
-        # line 54: seq_write_lock[key[s, j]] max= seq_start[s] + j for j where key[s, j] >= 0 and write[s, j] == 1
+        key_at_3 = key[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
+        offset_at_2 = offset[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
+        seq_any_lock_next = rt.update(
+            seq_any_lock,
+            (key_at_3,),
+            seq_start + offset_at_2,
+            key_at_3 >= 0,
+            'max',
+        )
+        # line 56: seq_write_lock[key[s, j]] max= seq_start[s] + offset[s, j] for j where key[s, j] >= 0 and write[s, j] == 1
         j_4 = np.arange(s.ops)  # (ops,)
-        key_at_4 = key[jnp.clip(s_, 0, s.txns - 1), j_4]  # (ops,) clamped gather
-        write_at_2 = write[jnp.clip(s_, 0, s.txns - 1), j_4]  # (ops,) clamped gather
+        key_at_4 = key[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
+        offset_at_3 = offset[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
+        write_at_2 = write[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
         seq_write_lock_next = rt.update(
             seq_write_lock,
             (key_at_4,),
-            seq_start + j_4,
+            seq_start + offset_at_3,
             (key_at_4 >= 0) & (write_at_2 == 1),
             'max',
         )
@@ -166,7 +190,7 @@ def step_s_seq_start(s: Statics, key, write, length):
 
 
 # ---- invariants: (passed, witness = the first violating index tuple, -1s if passed) ----
-# txn_scheduling.adrs:25 invariant order_in_range
+# txn_scheduling.adrs:26 invariant order_in_range
 def order_in_range(s: Statics, order):
     """forall i: 0 <= order[i] < txns"""
     ok = (0 <= order) & (order < s.txns)  # (txns,)
@@ -174,7 +198,7 @@ def order_in_range(s: Statics, order):
     return rt.first_violation(ok, (i,))
 
 
-# txn_scheduling.adrs:28 invariant each_txn_once
+# txn_scheduling.adrs:29 invariant each_txn_once
 def each_txn_once(s: Statics, order):
     """forall t in 0 .. txns: count(i: order[i] == t) == 1"""
     # count(i: order[i] == t): a segment sum into the bins of `t` (no one-hot)
@@ -185,21 +209,21 @@ def each_txn_once(s: Statics, order):
 
 
 # ---- metrics, per instance ----
-# txn_scheduling.adrs:57 metric makespan
+# txn_scheduling.adrs:59 metric makespan
 def makespan(s: Statics, finish):
     """makespan = max(0, max(i: finish[i]))  (aggregate: sum)"""
     max_i = jnp.max(finish, axis=-1)  # ()
     return jnp.asarray(jnp.maximum(0, max_i), dtype=s.float_dtype)
 
 
-# txn_scheduling.adrs:58 metric sequential
+# txn_scheduling.adrs:60 metric sequential
 def sequential(s: Statics, seq_finish):
     """sequential = max(0, max(s: seq_finish[s]))  (aggregate: sum)"""
     max_s = jnp.max(seq_finish, axis=-1)  # ()
     return jnp.asarray(jnp.maximum(0, max_s), dtype=s.float_dtype)
 
 
-# txn_scheduling.adrs:59 metric longest
+# txn_scheduling.adrs:61 metric longest
 def longest(s: Statics, length):
     """longest = max(t: length[t])  (aggregate: sum)"""
     max_t = jnp.max(length, axis=-1)  # ()
@@ -210,8 +234,8 @@ def longest(s: Statics, length):
 def per_instance(s: Statics, t: dict) -> dict:
     """Every guard and metric of one instance; `t` maps fields and outputs to arrays."""
     t = rt.cast_tensors(t, {**FIELDS, **OUTPUTS}, s)
-    t['write_lock'], t['any_lock'], t['txn'], t['start'], t['finish'] = step_i_txn(s, t['key'], t['write'], t['length'], t['order'])
-    t['seq_write_lock'], t['seq_any_lock'], t['seq_start'], t['seq_finish'] = step_s_seq_start(s, t['key'], t['write'], t['length'])
+    t['write_lock'], t['any_lock'], t['txn'], t['start'], t['finish'] = step_i_txn(s, t['key'], t['write'], t['offset'], t['length'], t['order'])
+    t['seq_write_lock'], t['seq_any_lock'], t['seq_start'], t['seq_finish'] = step_s_seq_start(s, t['key'], t['write'], t['offset'], t['length'])
     guards = {
         'order_in_range': order_in_range(s, t['order']),
         'each_txn_once': each_txn_once(s, t['order']),
