@@ -467,6 +467,19 @@ def let_bodies(spec: "Spec") -> list[Expr]:
     return out
 
 
+def step_exprs(step: Step) -> list[Expr]:
+    """Every expression of the block (bodies, update parts, ranges, shapes, initial values)."""
+    out: list[Expr] = [step.var.lo, step.var.hi]
+    for s in step.states:
+        out += [*s.shape, s.init]
+    for let in step.lets:
+        out += [let.body, *(x for v in let.vars for x in (v.lo, v.hi))]
+    for u in step.updates:
+        out += [*u.indices, u.value, *((u.where,) if u.where is not None else ()),
+                *(x for v in u.vars for x in (v.lo, v.hi))]
+    return out
+
+
 def step_names(spec: "Spec") -> frozenset[str]:
     """Tensors computed by step blocks (their lets and state tables)."""
     return frozenset(n for let in spec.lets if isinstance(let, Step) for n in let.provides())

@@ -131,6 +131,8 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
     lets they read are materialised)."""
     from adrs_spec.backends.jax_text import spec_text
     from adrs_spec.backends.reference import materialise
+    from adrs_spec.backends.reference_steps import run_step
+    from adrs_spec.ir import step_exprs
     from adrs_spec.backends.reference_eval import Interpreter
 
     found: list[ir.Reduce] = []
@@ -148,11 +150,17 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
         return []
     needed = set(n for r in found for n in ir.tensors_read(r))
     for let in reversed(spec.lets):        # lets the needed lets read, back to front
-        if let.name in needed:
+        if isinstance(let, ir.Step):
+            if needed & set(let.provides()):
+                needed |= {t for x in step_exprs(let) for t in ir.tensors_read(x)} | set(let.provides())
+        elif let.name in needed:
             needed |= set(ir.tensors_read(let.body))
     interp = Interpreter(spec.tolerance, bind(spec, params, check=False), dict(data))
     for let in spec.lets:
-        if let.name in needed:
+        if isinstance(let, ir.Step):
+            if needed & set(let.provides()):
+                run_step(spec, interp, let)
+        elif let.name in needed:
             interp.tensors[let.name] = materialise(spec, interp, let)
     with np.errstate(all="ignore"):
         return [f"{spec_text(r)} = {float(interp.eval(r, at)):.6g}" for r in found[:2]]

@@ -136,7 +136,8 @@ def _simulator(spec: ir.Spec, source: Source) -> str:
         return ""
     lines = ["## How outputs are simulated"]
     for let in spec.lets:
-        lines.append(_indent(_declaration(source, let.span, let.body)))
+        body = let.body if isinstance(let, ir.TensorLet) else ir.Const(0, "int", let.span)   # a step block
+        lines.append(_indent(_declaration(source, let.span, body)))
     return "\n".join(lines)
 
 

@@ -234,7 +234,7 @@ def _step_function(spec: ir.Spec, step: ir.Step) -> str:
 
 def _step_reads(spec: ir.Spec, step: ir.Step) -> list[str]:
     own = set(step.provides())
-    return [r for r in _reads(spec, jax_steps.step_exprs(step)) if r not in own]
+    return [r for r in _reads(spec, ir.step_exprs(step)) if r not in own]
 
 
 def _invariant_functions(spec: ir.Spec, inv: ir.Invariant) -> list[str]:

@@ -19,19 +19,6 @@ _DTYPE = {"float": "s.float_dtype", "int": "s.int_dtype", "bool": "jnp.bool_"}
 _OPS = {"=": "set", "+=": "add", "max=": "max", "min=": "min"}
 
 
-def step_exprs(step: ir.Step) -> list[ir.Expr]:
-    """Every expression of the block (bodies, update parts, ranges, shapes, initial values)."""
-    out: list[ir.Expr] = [step.var.lo, step.var.hi]
-    for s in step.states:
-        out += [*s.shape, s.init]
-    for let in step.lets:
-        out += [let.body, *(x for v in let.vars for x in (v.lo, v.hi))]
-    for u in step.updates:
-        out += [*u.indices, u.value, *((u.where,) if u.where is not None else ()),
-                *(x for v in u.vars for x in (v.lo, v.hi))]
-    return out
-
-
 def function_name(step: ir.Step) -> str:
     return py_name(step.recurrence) if step.recurrence else py_name(f"{step.name}")
 

@@ -437,20 +437,13 @@ def _output_readers(ctx: Context) -> set[str]:
         readers = {name for name, t in ctx.tensors.items() if t.kind == "output"}
         for let in ctx.lets:
             if isinstance(let, ir.Step):
-                reads = [t for x in ir.let_bodies(_one_step(let)) for t in ir.tensors_read(x)]
+                reads = [t for x in ir.step_exprs(let) for t in ir.tensors_read(x)]
                 if any(t in readers for t in reads):
                     readers.update(let.provides())
             elif any(t in readers for t in ir.tensors_read(let.body)):
                 readers.add(let.name)
         ctx.output_readers = readers
     return ctx.output_readers
-
-
-def _one_step(step: ir.Step):
-    """A stand-in spec holding one step block, for `ir.let_bodies`."""
-    class _Lets:
-        lets = (step,)
-    return _Lets
 
 
 # ---- pass 6b: claims (checked by Z3 only, never at run time) ----

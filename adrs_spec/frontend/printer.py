@@ -107,6 +107,16 @@ def _workload_stmt(s) -> str:
     raise CompilerBug(f"printer: unknown workload statement {type(s).__name__}")
 
 
+def _update(u: ast.Update) -> str:
+    target = f"{u.target}[{', '.join(expr(i) for i in u.indices)}]" if u.indices else u.target
+    text = f"  {target} {u.op} {expr(u.value)}"
+    if u.binders:
+        text += f" for {_binders(u.binders)}"
+    if u.where is not None:
+        text += f" where {expr(u.where)}"
+    return text
+
+
 def decl(d) -> str:
     """One declaration as canonical text."""
     if isinstance(d, ast.SpecDecl):
@@ -121,7 +131,13 @@ def decl(d) -> str:
         return f"require {expr(d.expr)}"
     if isinstance(d, ast.LetDecl):
         idx = f"[{_binders(d.binders)}]" if d.binders else ""
-        return f"let {d.name}{idx} = {expr(d.expr)}"
+        initially = f" initially {expr(d.initially)}" if d.initially is not None else ""
+        return f"let {d.name}{idx} = {expr(d.expr)}{initially}"
+    if isinstance(d, ast.StepDecl):
+        lines = [f"  state {s.name}: {_type(s.type)} = {expr(s.init)}" for s in d.states]
+        lines += ["  " + decl(let) for let in d.lets]
+        lines += [_update(u) for u in d.updates]
+        return f"step {_binders((d.binder,))} {{\n" + "\n".join(lines) + "\n}"
     if isinstance(d, ast.InstanceDecl):
         lines = []
         for f in d.fields:

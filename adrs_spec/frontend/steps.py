@@ -13,7 +13,6 @@ from adrs_spec import ir
 from adrs_spec.errors import SpecError, Span
 from adrs_spec.frontend import ast
 
-UPDATE_OPS = ("=", "+=", "max=", "min=")
 
 
 # ---- checking a step block ----

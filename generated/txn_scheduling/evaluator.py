@@ -17,7 +17,7 @@ from adrs_spec.backends import jax_support as rt
 
 SPEC = 'txn_scheduling'
 SOURCE = 'specs/txn_scheduling.adrs'
-SOURCE_SHA256 = '04358fc4e57bac6460973387d8796b9f7773a8ce5af246d8012c91b41b31befe'
+SOURCE_SHA256 = '04811aef9c9f1b90185c4d49246eca76d9dea752e927362d8cd5d9180db6e98e'
 COMPILER_VERSION = '0.1.0'
 TOLERANCE = 0.0001
 # name: (dtype, default)

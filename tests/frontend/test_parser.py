@@ -28,7 +28,7 @@ def parse_expr(text):
 
 
 def test_shipped_specs_exist():
-    assert SHIPPED == ["specs/eplb.adrs", "specs/placement.adrs"]
+    assert SHIPPED == ["specs/eplb.adrs", "specs/placement.adrs", "specs/txn_scheduling.adrs"]
 
 
 @pytest.mark.parametrize("path", SHIPPED)

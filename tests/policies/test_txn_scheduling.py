@@ -4,7 +4,6 @@ the JSON importer and the transaction-set generators."""
 import importlib.util
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
