@@ -326,9 +326,10 @@ register(Generator(
 
 # ---- transaction sets: txn_keys, txn_writes, txn_offsets, txn_lengths ----
 # One transaction set is drawn from `seed` (sample it per case, `seed = 0 .. 1000000000`) and
-# the three generators return its parts, so traces drawn with the same arguments agree.
+# the four generators return its parts, so traces drawn with the same arguments agree. With
+# the default seed -1, a trace used alone draws its set from the case's stream.
 
-def txn_set(txns: int, width: int, seed: int, keys: int, skew: float, write_frac: float, min_len: int,
+def txn_set(rng: np.random.Generator, txns: int, width: int, seed: int, keys: int, skew: float, write_frac: float, min_len: int,
             max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(key, write, offset [txns, width], length [txns]) of one transaction set.
 
@@ -344,7 +345,7 @@ def txn_set(txns: int, width: int, seed: int, keys: int, skew: float, write_frac
     if max_len > keys:
         raise GeneratorError(f"`max_len` = {max_len} operations on distinct keys need at least that many keys, "
                              f"but `keys` = {keys}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed) if seed >= 0 else rng
     popularity = 1.0 / np.arange(1, keys + 1) ** skew
     popularity = popularity[rng.permutation(keys)]
     popularity /= popularity.sum()
@@ -360,19 +361,20 @@ def txn_set(txns: int, width: int, seed: int, keys: int, skew: float, write_frac
 
 
 _TXN_PARAMS = {
-    "seed": GenParam("seed", "int", 0, "the transaction set's seed (sample it per case)", lo=0),
+    "seed": GenParam("seed", "int", -1, "the transaction set's seed, shared by its four traces (sample it per "
+                     "case); -1: drawn from the case's stream", lo=-1),
     "keys": GenParam("keys", "int", 100, "number of distinct keys", lo=1),
     "skew": GenParam("skew", "float", 1.0, "Zipf exponent of key popularity (0: uniform)", lo=0.0),
     "write_frac": GenParam("write_frac", "float", 0.5, "probability that an operation writes", lo=0.0, hi=1.0),
-    "min_len": GenParam("min_len", "int", 4, "fewest operations in a transaction", lo=1),
-    "max_len": GenParam("max_len", "int", 16, "most operations in a transaction", lo=1),
+    "min_len": GenParam("min_len", "int", 2, "fewest operations in a transaction", lo=1),
+    "max_len": GenParam("max_len", "int", 4, "most operations in a transaction", lo=1),
 }
 
 
 def _txn_part(part: int, matrix: bool):
     def draw(rng, shape, **args):
         width = shape[1] if matrix else args["max_len"]
-        return txn_set(shape[0], width, **args)[part]
+        return txn_set(rng, shape[0], width, **args)[part]
     return draw
 
 

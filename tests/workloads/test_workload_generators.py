@@ -14,7 +14,7 @@ def rng(seed=0):
 
 # ---- every generator ----
 
-SHAPES = {"zipf_drift": (4, 3, 16), "dirichlet": (3, 5)}
+SHAPES = {"zipf_drift": (4, 3, 16), "dirichlet": (3, 5), "txn_lengths": (6,)}
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
