@@ -17,7 +17,7 @@ from adrs_spec.backends import jax_support as rt
 
 SPEC = 'placement'
 SOURCE = 'specs/placement.adrs'
-SOURCE_SHA256 = '7cbf7368bc97b066800d120908227caf0e39e6d0e2f57609d79162883c1cedb9'
+SOURCE_SHA256 = 'd878406bca15bd86eab8b6955da33a8c76f2d0a5d62852a6b6abd6cf42df0775'
 COMPILER_VERSION = '0.1.0'
 TOLERANCE = 0.0001
 # name: (dtype, default)
@@ -35,6 +35,8 @@ FIELDS = {
 OUTPUTS = {
     'gpu_of': ('int', ('models',)),
 }
+# name: (axes declared `<= bound`, their bounds as written, pad value); see rt.fit_outputs
+BOUNDED = {}
 INVARIANTS = ('gpu_in_range', 'fits_in_memory')
 METRICS = ('max_kvpr', 'case_score')
 
@@ -76,34 +78,34 @@ def shapes(s: Statics) -> dict[str, tuple[int, ...]]:
 
 
 # ---- the simulator: tensor lets and step blocks, per instance ----
-# placement.adrs:24 let used
+# placement.adrs:28 let used
 def used(s: Statics, size, gpu_of):
     """used[g in 0 .. gpus] = sum(m where gpu_of[m] == g: size[m])"""
     # sum(m where gpu_of[m] == g: size[m]): a segment sum into the bins of `g` (no one-hot)
     return rt.segment_sum(size, gpu_of, s.gpus)  # (gpus,)
 
 
-# placement.adrs:29 let demand
+# placement.adrs:33 let demand
 def demand(s: Statics, req_rate, slo):
     """demand[m] = req_rate[m] / slo[m]"""
     return req_rate / slo
 
 
-# placement.adrs:30 let pressure
+# placement.adrs:34 let pressure
 def pressure(s: Statics, gpu_of, demand):
     """pressure[g in 0 .. gpus] = sum(m where gpu_of[m] == g: demand[m])"""
     # sum(m where gpu_of[m] == g: demand[m]): a segment sum into the bins of `g` (no one-hot)
     return rt.segment_sum(demand, gpu_of, s.gpus)  # (gpus,)
 
 
-# placement.adrs:31 let kvpr
+# placement.adrs:35 let kvpr
 def kvpr(s: Statics, used, pressure):
     """kvpr[g in 0 .. gpus] = if used[g] < memory then pressure[g] / (memory - used[g]) else
         1000000.0"""
     return jnp.where(used < s.memory, pressure / (s.memory - used), 1000000.0)  # (gpus,)
 
 
-# placement.adrs:35 let rr_used
+# placement.adrs:39 let rr_used
 def rr_used(s: Statics, size):
     """rr_used[g in 0 .. gpus] = sum(m where m % gpus == g: size[m])"""
     # sum(m where m % gpus == g: size[m]): a segment sum into the bins of `g` (no one-hot)
@@ -111,7 +113,7 @@ def rr_used(s: Statics, size):
     return rt.segment_sum(size, rt.mod(m, s.gpus), s.gpus)  # (gpus,)
 
 
-# placement.adrs:36 let rr_pressure
+# placement.adrs:40 let rr_pressure
 def rr_pressure(s: Statics, demand):
     """rr_pressure[g in 0 .. gpus] = sum(m where m % gpus == g: demand[m])"""
     # sum(m where m % gpus == g: demand[m]): a segment sum into the bins of `g` (no one-hot)
@@ -119,20 +121,20 @@ def rr_pressure(s: Statics, demand):
     return rt.segment_sum(demand, rt.mod(m, s.gpus), s.gpus)  # (gpus,)
 
 
-# placement.adrs:37 let rr_kvpr
+# placement.adrs:41 let rr_kvpr
 def rr_kvpr(s: Statics, rr_used, rr_pressure):
     """rr_kvpr[g in 0 .. gpus] = if rr_used[g] < memory then rr_pressure[g] / (memory - rr_used[g])
         else 1000000.0"""
     return jnp.where(rr_used < s.memory, rr_pressure / (s.memory - rr_used), 1000000.0)  # (gpus,)
 
 
-# placement.adrs:39 let baseline
+# placement.adrs:43 let baseline
 def baseline(s: Statics, rr_kvpr):
     """baseline = max(g: rr_kvpr[g])"""
     return jnp.max(rr_kvpr, axis=-1)  # ()
 
 
-# placement.adrs:40 let lower_bound
+# placement.adrs:44 let lower_bound
 def lower_bound(s: Statics, size, demand):
     """lower_bound = sum(m: demand[m]) / (gpus * memory - sum(m: size[m]))"""
     sum_m = jnp.sum(demand, axis=-1)  # ()
@@ -141,7 +143,7 @@ def lower_bound(s: Statics, size, demand):
 
 
 # ---- invariants: (passed, witness = the first violating index tuple, -1s if passed) ----
-# placement.adrs:21 invariant gpu_in_range
+# placement.adrs:25 invariant gpu_in_range
 def gpu_in_range(s: Statics, gpu_of):
     """forall m: 0 <= gpu_of[m] < gpus"""
     ok = (0 <= gpu_of) & (gpu_of < s.gpus)  # (models,)
@@ -149,7 +151,7 @@ def gpu_in_range(s: Statics, gpu_of):
     return rt.first_violation(ok, (m,))
 
 
-# placement.adrs:26 invariant fits_in_memory
+# placement.adrs:30 invariant fits_in_memory
 def fits_in_memory(s: Statics, used):
     """forall g: used[g] <= memory"""
     ok = used <= s.memory  # (gpus,)
@@ -158,13 +160,13 @@ def fits_in_memory(s: Statics, used):
 
 
 # ---- metrics, per instance ----
-# placement.adrs:42 metric max_kvpr
+# placement.adrs:46 metric max_kvpr
 def max_kvpr(s: Statics, kvpr):
     """max_kvpr = max(g: kvpr[g])  (aggregate: mean)"""
     return jnp.max(kvpr, axis=-1)  # ()
 
 
-# placement.adrs:43 metric case_score
+# placement.adrs:47 metric case_score
 def case_score(s: Statics, kvpr, baseline, lower_bound):
     """case_score = 100 * sqrt(clip((baseline - max(g: kvpr[g])) / max(baseline - lower_bound,
         1e-09), 0, 1))  (aggregate: mean)"""
@@ -201,6 +203,7 @@ def per_instance(s: Statics, t: dict) -> dict:
 
 def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
+    An output dimension declared `<= bound` may have any width (padded or cut to the bound).
 
     jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
     a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
@@ -217,6 +220,7 @@ def make_evaluator(params: dict | None = None, dtype: str = "float32"):
 
     def evaluate(instances: dict, outputs: dict) -> dict:
         rt.check_batch(instances, FIELDS, expected, "instances")
+        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
         return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 

@@ -17,7 +17,7 @@ from adrs_spec.backends import jax_support as rt
 
 SPEC = 'txn_scheduling'
 SOURCE = 'specs/txn_scheduling.adrs'
-SOURCE_SHA256 = '04811aef9c9f1b90185c4d49246eca76d9dea752e927362d8cd5d9180db6e98e'
+SOURCE_SHA256 = 'c96c87dcb573b6c8a5bf19f4615d2c5b83ffa2cd695a7026b43d20094d80749e'
 COMPILER_VERSION = '0.1.0'
 TOLERANCE = 0.0001
 # name: (dtype, default)
@@ -36,6 +36,8 @@ FIELDS = {
 OUTPUTS = {
     'order': ('int', ('txns',)),
 }
+# name: (axes declared `<= bound`, their bounds as written, pad value); see rt.fit_outputs
+BOUNDED = {}
 INVARIANTS = ('order_in_range', 'each_txn_once')
 METRICS = ('makespan', 'sequential', 'longest')
 
@@ -78,15 +80,15 @@ def shapes(s: Statics) -> dict[str, tuple[int, ...]]:
 
 
 # ---- the simulator: tensor lets and step blocks, per instance ----
-# txn_scheduling.adrs:33 step i
+# txn_scheduling.adrs:37 step i
 def step_i_txn(s: Statics, key, write, offset, length, order):
     """step i in 0 .. txns: tables write_lock, any_lock; lets txn, start, finish per step"""
     def one_step(tables, i):
         (write_lock, any_lock) = tables
-        # line 36: let txn = order[i]
+        # line 40: let txn = order[i]
         order_at = order[jnp.clip(i, 0, s.txns - 1)]  # () clamped gather
         txn = jnp.asarray(order_at, dtype=s.int_dtype)  # () at this step
-        # line 38: let start = max(1, max(j where key[txn[i], j] >= 0: (if write[txn[i], j] == 1 then any_lock[key[txn[i], j]] else write_lock[key[txn[i], j]]) + 1 - offset[txn[i], j]))
+        # line 42: let start = max(1, max(j where key[txn[i], j] >= 0: (if write[txn[i], j] == 1 then any_lock[key[txn[i], j]] else write_lock[key[txn[i], j]]) + 1 - offset[txn[i], j]))
         j = np.arange(s.ops)  # (ops,)
         write_at = write[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         key_at = key[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
@@ -102,19 +104,19 @@ def step_i_txn(s: Statics, key, write, offset, length, order):
             initial=jnp.iinfo(s.int_dtype).min,
         )
         start = jnp.asarray(jnp.maximum(1, max_j), dtype=s.int_dtype)  # () at this step
-        # line 41: let finish = if exists j: key[txn[i], j] >= 0 then start[i] + length[txn[i]] - 1 else 0
+        # line 45: let finish = if exists j: key[txn[i], j] >= 0 then start[i] + length[txn[i]] - 1 else 0
         j_2 = np.arange(s.ops)  # (ops,)
         key_at_2 = key[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         any_j = jnp.any(key_at_2 >= 0, axis=-1)  # ()
         length_at = length[jnp.clip(txn, 0, s.txns - 1)]  # () clamped gather
         chosen_2 = jnp.where(any_j, start + length_at - 1, 0)  # ()
         finish = jnp.asarray(chosen_2, dtype=s.int_dtype)  # () at this step
-        # line 42: any_lock[key[txn[i], j]] max= start[i] + offset[txn[i], j] for j where key[txn[i], j] >= 0
+        # line 46: any_lock[key[txn[i], j]] max= start[i] + offset[txn[i], j] for j where key[txn[i], j] >= 0
         j_3 = np.arange(s.ops)  # (ops,)
         key_at_3 = key[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         offset_at_2 = offset[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         any_lock_next = rt.update(any_lock, (key_at_3,), start + offset_at_2, key_at_3 >= 0, 'max')
-        # line 43: write_lock[key[txn[i], j]] max= start[i] + offset[txn[i], j] for j where key[txn[i], j] >= 0 and write[txn[i], j] == 1
+        # line 47: write_lock[key[txn[i], j]] max= start[i] + offset[txn[i], j] for j where key[txn[i], j] >= 0 and write[txn[i], j] == 1
         j_4 = np.arange(s.ops)  # (ops,)
         key_at_4 = key[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
         offset_at_3 = offset[jnp.clip(txn, 0, s.txns - 1), :]  # (ops,) clamped slice
@@ -132,12 +134,12 @@ def step_i_txn(s: Statics, key, write, offset, length, order):
     return write_lock, any_lock, txn, start, finish
 
 
-# txn_scheduling.adrs:48 step s
+# txn_scheduling.adrs:52 step s
 def step_s_seq_start(s: Statics, key, write, offset, length):
     """step s in 0 .. txns: tables seq_write_lock, seq_any_lock; lets seq_start, seq_finish per step"""
     def one_step(tables, s_):
         (seq_write_lock, seq_any_lock) = tables
-        # line 51: let seq_start = max(1, max(j where key[s, j] >= 0: (if write[s, j] == 1 then seq_any_lock[key[s, j]] else seq_write_lock[key[s, j]]) + 1 - offset[s, j]))
+        # line 55: let seq_start = max(1, max(j where key[s, j] >= 0: (if write[s, j] == 1 then seq_any_lock[key[s, j]] else seq_write_lock[key[s, j]]) + 1 - offset[s, j]))
         j = np.arange(s.ops)  # (ops,)
         write_at = write[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
         key_at = key[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
@@ -153,14 +155,14 @@ def step_s_seq_start(s: Statics, key, write, offset, length):
             initial=jnp.iinfo(s.int_dtype).min,
         )
         seq_start = jnp.asarray(jnp.maximum(1, max_j), dtype=s.int_dtype)  # () at this step
-        # line 54: let seq_finish = if exists j: key[s, j] >= 0 then seq_start[s] + length[s] - 1 else 0
+        # line 58: let seq_finish = if exists j: key[s, j] >= 0 then seq_start[s] + length[s] - 1 else 0
         j_2 = np.arange(s.ops)  # (ops,)
         key_at_2 = key[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
         any_j = jnp.any(key_at_2 >= 0, axis=-1)  # ()
         length_at = length[jnp.clip(s_, 0, s.txns - 1)]  # () clamped gather
         chosen_2 = jnp.where(any_j, seq_start + length_at - 1, 0)  # ()
         seq_finish = jnp.asarray(chosen_2, dtype=s.int_dtype)  # () at this step
-        # line 55: seq_any_lock[key[s, j]] max= seq_start[s] + offset[s, j] for j where key[s, j] >= 0
+        # line 59: seq_any_lock[key[s, j]] max= seq_start[s] + offset[s, j] for j where key[s, j] >= 0
         j_3 = np.arange(s.ops)  # (ops,)
         key_at_3 = key[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
         offset_at_2 = offset[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
@@ -171,7 +173,7 @@ def step_s_seq_start(s: Statics, key, write, offset, length):
             key_at_3 >= 0,
             'max',
         )
-        # line 56: seq_write_lock[key[s, j]] max= seq_start[s] + offset[s, j] for j where key[s, j] >= 0 and write[s, j] == 1
+        # line 60: seq_write_lock[key[s, j]] max= seq_start[s] + offset[s, j] for j where key[s, j] >= 0 and write[s, j] == 1
         j_4 = np.arange(s.ops)  # (ops,)
         key_at_4 = key[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
         offset_at_3 = offset[jnp.clip(s_, 0, s.txns - 1), :]  # (ops,) clamped slice
@@ -190,7 +192,7 @@ def step_s_seq_start(s: Statics, key, write, offset, length):
 
 
 # ---- invariants: (passed, witness = the first violating index tuple, -1s if passed) ----
-# txn_scheduling.adrs:26 invariant order_in_range
+# txn_scheduling.adrs:30 invariant order_in_range
 def order_in_range(s: Statics, order):
     """forall i: 0 <= order[i] < txns"""
     ok = (0 <= order) & (order < s.txns)  # (txns,)
@@ -198,7 +200,7 @@ def order_in_range(s: Statics, order):
     return rt.first_violation(ok, (i,))
 
 
-# txn_scheduling.adrs:29 invariant each_txn_once
+# txn_scheduling.adrs:33 invariant each_txn_once
 def each_txn_once(s: Statics, order):
     """forall t in 0 .. txns: count(i: order[i] == t) == 1"""
     # count(i: order[i] == t): a segment sum into the bins of `t` (no one-hot)
@@ -209,21 +211,21 @@ def each_txn_once(s: Statics, order):
 
 
 # ---- metrics, per instance ----
-# txn_scheduling.adrs:59 metric makespan
+# txn_scheduling.adrs:63 metric makespan
 def makespan(s: Statics, finish):
     """makespan = max(0, max(i: finish[i]))  (aggregate: sum)"""
     max_i = jnp.max(finish, axis=-1)  # ()
     return jnp.asarray(jnp.maximum(0, max_i), dtype=s.float_dtype)
 
 
-# txn_scheduling.adrs:60 metric sequential
+# txn_scheduling.adrs:64 metric sequential
 def sequential(s: Statics, seq_finish):
     """sequential = max(0, max(s: seq_finish[s]))  (aggregate: sum)"""
     max_s = jnp.max(seq_finish, axis=-1)  # ()
     return jnp.asarray(jnp.maximum(0, max_s), dtype=s.float_dtype)
 
 
-# txn_scheduling.adrs:61 metric longest
+# txn_scheduling.adrs:65 metric longest
 def longest(s: Statics, length):
     """longest = max(t: length[t])  (aggregate: sum)"""
     max_t = jnp.max(length, axis=-1)  # ()
@@ -252,6 +254,7 @@ def per_instance(s: Statics, t: dict) -> dict:
 
 def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
+    An output dimension declared `<= bound` may have any width (padded or cut to the bound).
 
     jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
     a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
@@ -268,6 +271,7 @@ def make_evaluator(params: dict | None = None, dtype: str = "float32"):
 
     def evaluate(instances: dict, outputs: dict) -> dict:
         rt.check_batch(instances, FIELDS, expected, "instances")
+        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
         return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 
