@@ -205,10 +205,11 @@ def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: Work
     report = SetReport(wset.name, wset.kind, wset.size)
     metrics_valid: list[dict[str, float]] = []
     times: list[float] = []
+    adapters = adapter_sources(spec)          # read once per set, not per group
     for group in wset.groups:
         run = sandbox.run_policy(path=policy_path, function=spec.policy.name, calls=policy_calls(spec, group),
                                  outputs=output_specs(spec, group.params), arg_names=spec.policy.args,
-                                 adapters=adapter_sources(spec))
+                                 adapters=adapters)
         report.interface = run.interface
         if not run.ok:
             f = run.failure

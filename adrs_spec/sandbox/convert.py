@@ -134,12 +134,14 @@ def _check_one(number: int, value, spec: OutputSpec) -> np.ndarray:
         value = _object_ints(label, value)
     if value.dtype.kind not in "biuf":
         raise BadOutput(f"{label} has dtype {value.dtype}; the spec expects an array of {spec.kind}s")
-    if spec.bounded and value.ndim == len(spec.shape):
-        value = {"int": _as_int, "float": _as_float, "bool": _as_bool}[spec.kind](label, value)
-        value = _fit_bounded(label, value, spec)
+    convert = {"int": _as_int, "float": _as_float, "bool": _as_bool}[spec.kind]
+    if spec.bounded and value.ndim == len(spec.shape):     # converted first: the pad is compared as the kind
+        value = _fit_bounded(label, convert(label, value), spec)
+        if value.shape == spec.shape:
+            return value
     if value.shape != spec.shape:
         raise BadOutput(f"{label} has shape {_shape(value.shape)}; the spec expects {_expected(spec)}")
-    return {"int": _as_int, "float": _as_float, "bool": _as_bool}[spec.kind](label, value)
+    return convert(label, value)
 
 
 def _expected(spec: OutputSpec) -> str:
