@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import hashlib
 import io
 import re
@@ -509,7 +510,10 @@ def normalize(code: str) -> str:
     return ast.unparse(_DropDocstrings().visit(tree))
 
 
+@functools.lru_cache(maxsize=1024)
 def code_hash(code: str) -> str:
+    """The hash of the normalized program (a child is hashed by the mutator, the duplicate
+    check and the database: the cache parses it once)."""
     return hashlib.sha256(normalize(code).encode("utf-8")).hexdigest()
 
 
