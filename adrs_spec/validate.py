@@ -56,6 +56,7 @@ class Report:
     policy: str
     sets: list[SetReport]
     notes: list[str] = field(default_factory=list)     # how the data was read (a partial vLLM window, ...)
+    optimality: dict | None = None   # the gap to the optima of tiny instances (adrs_spec.optima.Gap)
 
     def to_json(self) -> dict:
         """The report as JSON values: a NaN or infinite number (a metric of 0 / 0) is null,
@@ -199,6 +200,42 @@ def adapter_sources(spec: ir.Spec) -> list:
     return sources
 
 
+def run_group(spec: ir.Spec, evaluator, sandbox, policy_path: str, group, adapters):
+    """Run the policy on every instance of `group` and evaluate its outputs: (run, instances,
+    outputs, results); the last three are empty when the run failed."""
+    run = sandbox.run_policy(path=policy_path, function=spec.policy.name, calls=policy_calls(spec, group),
+                             outputs=output_specs(spec, group.params), arg_names=spec.policy.args,
+                             adapters=adapters)
+    if not run.ok:
+        return run, [], [], []
+    instances = [{n: a[i] for n, a in group.fields.items()} for i in range(group.size)]
+    outputs = [dict(zip(spec.policy.outputs, returned)) for returned in run.outputs]
+    return run, instances, outputs, evaluator.evaluate_batch(group.params, instances, outputs)
+
+
+def failure_of(run, group) -> dict:
+    f = run.failure
+    label = group.labels[f.call_index] if f.call_index is not None and f.call_index < len(group.labels) else None
+    return {"kind": f.kind, "message": f.message, "instance": label, "detail": f.detail}
+
+
+def objective_values(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: WorkloadSet,
+                     objective_index: int) -> tuple[list[float | None], dict | None]:
+    """The objective's value per instance (None where a guard fails), or the policy's failure."""
+    values: list[float | None] = []
+    adapters = adapter_sources(spec)
+    for group in wset.groups:
+        run, _, _, results = run_group(spec, evaluator, sandbox, policy_path, group, adapters)
+        if not run.ok:
+            return values, failure_of(run, group)
+        env = bind(spec, group.params, check=False)
+        for result in results:
+            passed = all(g.passed for g in result.guards)
+            values.append(scoring.evaluate_objectives(spec, result.metrics, None, env)[objective_index][1]
+                          if passed else None)
+    return values, None
+
+
 def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: WorkloadSet) -> SetReport:
     """Run the policy on every instance of the set and score what it returns (`evaluator`:
     an adrs_spec.evaluator.Evaluator of the spec's generated module)."""
@@ -207,19 +244,12 @@ def evaluate_set(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: Work
     times: list[float] = []
     adapters = adapter_sources(spec)          # read once per set, not per group
     for group in wset.groups:
-        run = sandbox.run_policy(path=policy_path, function=spec.policy.name, calls=policy_calls(spec, group),
-                                 outputs=output_specs(spec, group.params), arg_names=spec.policy.args,
-                                 adapters=adapters)
+        run, instances, outputs, results = run_group(spec, evaluator, sandbox, policy_path, group, adapters)
         report.interface = run.interface
         if not run.ok:
-            f = run.failure
-            label = group.labels[f.call_index] if f.call_index is not None and f.call_index < len(group.labels) else None
-            report.failure = {"kind": f.kind, "message": f.message, "instance": label, "detail": f.detail}
+            report.failure = failure_of(run, group)
             return report
         times.extend(run.times_s)
-        instances = [{n: a[i] for n, a in group.fields.items()} for i in range(group.size)]
-        outputs = [dict(zip(spec.policy.outputs, returned)) for returned in run.outputs]
-        results = evaluator.evaluate_batch(group.params, instances, outputs)
         for i, result in enumerate(results):
             failed = [g for g in result.guards if not g.passed]
             for guard in failed:

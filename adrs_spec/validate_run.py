@@ -3,6 +3,7 @@ generated evaluator, and render the report."""
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from typing import Callable
 
 import numpy as np
@@ -12,7 +13,7 @@ from adrs_spec.errors import InputError, SpecError
 from adrs_spec.files import regular_file_size
 from adrs_spec.evaluator import Evaluator, compile_in_memory
 from adrs_spec.frontend.check import compile_file, located_in
-from adrs_spec.validate import Report, evaluate_set, verdict_of
+from adrs_spec.validate import Report, evaluate_set, objective_values, verdict_of
 from adrs_spec.workloads.build import WorkloadSet, build
 
 # Failures that mean the policy file itself is unusable: a usage error (exit 2), not a verdict.
@@ -222,8 +223,12 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
                    workloads: tuple[str, ...] = (), trace_file: str | None = None, window: int = 100,
                    partial_window: str = "score", seed: int = 0, timeout: float = 60.0, memory_bytes: int | None = 8 << 30, float64: bool = False,
                    progress: Callable[[str], None] | None = None, require_isolation: bool = False,
-                   notice: Callable[[str], None] | None = None) -> Report:
-    """`notice` gets the isolation level and warnings (also with --json: they go to stderr)."""
+                   notice: Callable[[str], None] | None = None, optima_path: str | None = None,
+                   use_optima: bool = True) -> Report:
+    """`notice` gets the isolation level and warnings (also with --json: they go to stderr).
+    The optima of tiny instances (adrs_spec.optima) are read from `optima_path`, else from
+    beside the spec when that file exists; `use_optima` False skips them."""
+    from adrs_spec import optima as tiny
     from adrs_spec.sandbox import Sandbox, SandboxLimits
 
     say = progress or (lambda msg: None)
@@ -232,6 +237,11 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
         raise InputError(f"{policy_path}: no such policy file; give a Python file that defines "
                          f"`{spec.policy.name}({', '.join(spec.policy.args)})`")
     sets, notes = workload_sets(spec, holdout, workloads, trace_file, window, seed, partial_window)
+    found = None
+    if use_optima:
+        path = optima_path or tiny.default_path(spec_path, spec)
+        if optima_path or os.path.exists(path):
+            found = path, tiny.read(path, spec)
     evaluator = Evaluator(spec, compile_in_memory(spec), "float64" if float64 else "float32")
     reports = []
     try:
@@ -249,8 +259,20 @@ def run_validation(spec_path: str, policy_path: str, array: str = "numpy", holdo
             reports.append(rep)
             if rep.failure:
                 break
+        gap = None
+        if found and not any(r.failure for r in reports) and found[1].proven:
+            path, optima = found
+            say(f"running {os.path.basename(policy_path)} on {len(optima.proven)} tiny instances with proven optima")
+            values, failure = objective_values(spec, evaluator, sandbox, policy_path, tiny.as_set(optima),
+                                               optima.objective_index)
+            if failure:
+                notes.append(f"tiny instances of {path}: the policy failed: {failure['message']}")
+            else:
+                gap = asdict(tiny.gap(spec, optima, path, values))
+        elif found and not found[1].proven:
+            notes.append(f"{found[0]}: no proven optimum to compare with")
     verdict, reason = verdict_of(reports)
-    return Report(verdict, reason, spec.source_name, policy_path, reports, notes)
+    return Report(verdict, reason, spec.source_name, policy_path, reports, notes, gap)
 
 
 def render_report(report: Report) -> str:
@@ -287,4 +309,8 @@ def render_report(report: Report) -> str:
     lines.append("")
     for r in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    if report.optimality:
+        from adrs_spec.optima import Gap
+
+        lines += ["", "  " + Gap(**report.optimality).line()]
     return "\n".join(lines)
