@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.z3 import report as text
 from adrs_spec.backends.z3.checks import FAST_TIMEOUT_S, SpecReport, check_spec, defaults_refutation
 from adrs_spec.backends.z3.sizes import parse_size

@@ -5,7 +5,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from adrs_spec import __version__, ir
+from adrs_spec import __version__
+from adrs_spec.lang import ir
 from adrs_spec.errors import CompilerBug, SpecError
 from adrs_spec.files import locked_folder, replace_files
 from adrs_spec.frontend.check import check

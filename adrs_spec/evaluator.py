@@ -16,10 +16,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from adrs_spec import __version__, ir
+from adrs_spec import __version__
+from adrs_spec.lang import ir
 from adrs_spec.backends import jax_support as rt
 from adrs_spec.errors import InputError
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 
 MAX_BATCH = 256          # instances per call: bounds memory, keeps one trace per padded size
 

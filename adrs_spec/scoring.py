@@ -15,11 +15,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends import reference_ops as ops
 from adrs_spec.backends.reference_eval import Interpreter, uses_runtime
 from adrs_spec.errors import InputError
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 
 AGGREGATES = ("mean", "min", "max", "sum")
 

@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from adrs_spec import ir, scoring
+from adrs_spec.lang import ir
+from adrs_spec import scoring
 from adrs_spec.errors import InputError
-from adrs_spec.statics import bind, shape_of
+from adrs_spec.lang.statics import bind, shape_of
 from adrs_spec.workloads.build import WorkloadSet
 
 MAX_WITNESSES = 3          # violations shown per invariant and set; the rest are counted
@@ -130,10 +131,10 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
     """The values of the invariant's outermost reductions at the violating point, e.g.
     `sum(g: gpu_load[l, g]) = 8.12e+05`, evaluated by the reference interpreter (only the
     lets they read are materialised)."""
-    from adrs_spec.backends.jax_text import spec_text
+    from adrs_spec.lang.text import spec_text
     from adrs_spec.backends.reference import materialise
     from adrs_spec.backends.reference_steps import run_step
-    from adrs_spec.ir import step_exprs
+    from adrs_spec.lang.ir import step_exprs
     from adrs_spec.backends.reference_eval import Interpreter
 
     found: list[ir.Reduce] = []
@@ -170,7 +171,7 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
 def output_specs(spec: ir.Spec, params: dict):
     from adrs_spec.sandbox import OutputSpec
 
-    from adrs_spec.backends.jax_text import spec_text
+    from adrs_spec.lang.text import spec_text
 
     env = bind(spec, params, check=False)
     return [OutputSpec(t.name, t.dtype, shape_of(t, env), t.bounded, t.pad,

@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import InputError, SpecError
 from adrs_spec.files import regular_file_size
 from adrs_spec.evaluator import Evaluator, compile_in_memory

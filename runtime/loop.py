@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import InputError
 from adrs_spec.runtime import edits, prompts, select
 from adrs_spec.runtime.config import Settings, load_settings, validate_settings, worker_count

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import Source
-from adrs_spec.statics import bind, shape_of
+from adrs_spec.lang.statics import bind, shape_of
 
 SYSTEM_TEMPLATE = """You are an expert systems researcher and Python programmer. You improve a policy \
 program for the problem below. Every output must satisfy the invariants exactly: an output that breaks \
@@ -97,7 +97,7 @@ def _defaults(spec: ir.Spec) -> dict:
 
 
 def _type(tensor: ir.Tensor, env: dict) -> str:
-    from adrs_spec.backends.jax_text import spec_text
+    from adrs_spec.lang.text import spec_text
 
     dims = ", ".join(("<= " if axis in tensor.bounded else "") + spec_text(d) for axis, d in enumerate(tensor.shape))
     text = f"{tensor.dtype}[{dims}]"
@@ -112,7 +112,7 @@ def _type(tensor: ir.Tensor, env: dict) -> str:
 
 
 def _lower(tensor: ir.Tensor) -> str:
-    from adrs_spec.backends.jax_text import spec_text
+    from adrs_spec.lang.text import spec_text
 
     return f", every element {tensor.lower[0]} {spec_text(tensor.lower[1])}" if tensor.lower else ""
 

@@ -96,7 +96,7 @@ def round_robin_outputs(width: int | None):
 def both_backends(spec, instance, output):
     from adrs_spec.backends.reference import evaluate_instance
     from adrs_spec.evaluator import Evaluator, compile_in_memory
-    from adrs_spec.statics import bind
+    from adrs_spec.lang.statics import bind
 
     reference = evaluate_instance(spec, bind(spec, {}), {**instance, **output})
     generated = Evaluator(spec, compile_in_memory(spec), dtype="float64").evaluate_batch({}, [instance], [output])[0]
@@ -128,7 +128,7 @@ def test_a_width_1_log2phy_listing_only_the_first_replica_stays_invalid(small_sp
 def test_a_non_pad_entry_past_the_bound_is_an_input_error_in_both_backends(small_spec):
     from adrs_spec.backends.reference import evaluate_instance
     from adrs_spec.evaluator import Evaluator, compile_in_memory
-    from adrs_spec.statics import bind
+    from adrs_spec.lang.statics import bind
 
     instance, output = round_robin_outputs(None)
     output["log2phy"] = np.concatenate([output["log2phy"], np.full((3, 16, 2), -1)], axis=2)

@@ -11,14 +11,14 @@ import json
 import os
 import textwrap
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.jax_emit import (
     UNARY, FunctionBody, Val, binary, comment_text, docstring_text, py_name, wrap)
-from adrs_spec.ir import tensors_read
+from adrs_spec.lang.ir import tensors_read
 from adrs_spec.backends import jax_steps
 from adrs_spec.backends.jax_lower import Lowerer
 from adrs_spec.backends.jax_patterns import RankPlanes, rank_planes
-from adrs_spec.backends.jax_text import spec_text, vars_text
+from adrs_spec.lang.text import spec_text, vars_text
 
 _FLOAT_OF = {"float": "s.float_dtype", "int": "s.int_dtype", "bool": "jnp.bool_"}
 

@@ -12,7 +12,7 @@ import keyword
 import textwrap
 from dataclasses import dataclass, field
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 
 KINDS = ("py", "np", "jnp")
 

@@ -15,15 +15,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends import jax_patterns
 from adrs_spec.backends.jax_emit import (
     ATOM, NOT, SUM, UNARY, FunctionBody, Val, binary, kind_of, py_name, wrap, xp)
-from adrs_spec.backends.jax_ir import reads_data
-from adrs_spec.backends.jax_text import (
-    _strip, mentions_index, poly, poly_code, poly_sub, poly_text, same_expr, spec_text)
+from adrs_spec.backends.jax_text import _strip, mentions_index, poly, poly_code, poly_sub, poly_text, same_expr
+from adrs_spec.lang.text import spec_text
 from adrs_spec.errors import CompilerBug, SpecError
-from adrs_spec.ir import free_indices
+from adrs_spec.lang.ir import free_indices, reads_data
 
 FLOAT = "s.float_dtype"
 INT = "s.int_dtype"

@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.jax_emit import Val
-from adrs_spec.backends.jax_ir import conjuncts
-from adrs_spec.ir import free_indices, tensors_read
-from adrs_spec.backends.jax_text import (
-    poly, poly_code, poly_sub, reduce_text, same_expr, spec_text, split_linear)
+from adrs_spec.lang.ir import conjuncts, free_indices, tensors_read
+from adrs_spec.backends.jax_text import poly, poly_code, poly_sub, same_expr, split_linear
+from adrs_spec.lang.text import reduce_text, spec_text
 
 if TYPE_CHECKING:
     from adrs_spec.backends.jax_lower import Lowerer

@@ -1,6 +1,6 @@
 """Small runtime helpers that generated evaluators import (as `rt`).
 
-Everything here is plain array code with the language's semantics (see adrs_spec.ir):
+Everything here is plain array code with the language's semantics (see adrs_spec.lang.ir):
 floor division and modulo, `/` by zero, `~=`, first-violation witnesses, segment sums,
 block reshapes. Shapes and statics are Python ints at trace time.
 """

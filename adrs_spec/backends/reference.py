@@ -1,6 +1,6 @@
 """The reference interpreter: what every construct of a spec means, on one instance.
 
-Given the statics (`adrs_spec.statics.bind`) and one instance's fields and policy outputs,
+Given the statics (`adrs_spec.lang.statics.bind`) and one instance's fields and policy outputs,
 it materialises every tensor let element by element (in `spec.lets` order; step blocks
 as plain loops, see `reference_steps`), checks every
 invariant point by point (reporting the first violating point in row-major order), and
@@ -15,13 +15,14 @@ from typing import Mapping
 
 import numpy as np
 
-from adrs_spec import ir, scoring
+from adrs_spec.lang import ir
+from adrs_spec import scoring
 from adrs_spec.backends import reference_ops as ops
 from adrs_spec.bounded import describe_problem, fit_bounded
 from adrs_spec.backends.reference_eval import Interpreter
 from adrs_spec.backends.reference_steps import run_step
 from adrs_spec.errors import InputError
-from adrs_spec.statics import shape_of
+from adrs_spec.lang.statics import shape_of
 
 NUMPY_DTYPES = {"float": np.float64, "int": np.int64, "bool": np.bool_}
 
@@ -91,7 +92,7 @@ def _as_declared(t: ir.Tensor, value, shape: tuple[int, ...]) -> np.ndarray:
     if t.bounded and array.ndim == len(shape):      # `<= bound` dimensions: the padded form
         array, problem = fit_bounded(array, shape, t.bounded, t.pad)
         if problem is not None:
-            from adrs_spec.backends.jax_text import spec_text
+            from adrs_spec.lang.text import spec_text
 
             axis, width, where = problem
             raise InputError(describe_problem(f"`{t.name}`", shape, t.bounded,

@@ -11,7 +11,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends import reference_ops as ops
 from adrs_spec.errors import CompilerBug, InputError
 

@@ -5,7 +5,7 @@ rules: overflow gives inf, invalid gives nan, no exceptions) and Python `bool`. 
 operation here is total on these values: nothing raises for a value a policy could
 produce, except an integer power too large for 64 bits.
 
-Where the static semantics (`adrs_spec.statics.binary_scalar`, `call_scalar`) already
+Where the static semantics (`adrs_spec.lang.statics.binary_scalar`, `call_scalar`) already
 agree with these rules they are reused; the cases handled here instead are those where a
 Python scalar would raise or lose IEEE behaviour:
 - `/` is IEEE division: x / 0 is +-inf (the sign of the zero counts), 0 / 0 and nan / 0 nan;
@@ -24,9 +24,9 @@ from typing import Sequence
 
 import numpy as np
 
-from adrs_spec import ir, statics
+from adrs_spec.lang import ir, statics
 from adrs_spec.errors import CompilerBug, InputError
-from adrs_spec.statics import binary_scalar, call_scalar
+from adrs_spec.lang.statics import binary_scalar, call_scalar
 
 Value = int | np.float64 | bool
 INT64_MIN = int(np.iinfo(np.int64).min)

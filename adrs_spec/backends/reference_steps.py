@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends import reference_ops as ops
 from adrs_spec.backends.reference_eval import Interpreter
 from adrs_spec.errors import InputError
-from adrs_spec.statics import eval_static, shape_of
+from adrs_spec.lang.statics import eval_static, shape_of
 
 NUMPY_DTYPES = {"float": np.float64, "int": np.int64, "bool": np.bool_}
 

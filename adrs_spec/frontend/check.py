@@ -12,12 +12,12 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import InputError, SpecError, Source, Span
 from adrs_spec.frontend import ast, steps
 from adrs_spec.frontend.expressions import ExprChecker, Scope, check_rank, refuse_bounded, suggest
 from adrs_spec.frontend.parser import parse, read_source
-from adrs_spec.statics import StaticError, bind, eval_static
+from adrs_spec.lang.statics import StaticError, bind, eval_static
 
 AGGREGATES = ("mean", "min", "max", "sum")
 DEFAULT_TOLERANCE = 1e-4

@@ -11,10 +11,10 @@ import difflib
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import SpecError, Span
 from adrs_spec.frontend import ast
-from adrs_spec.statics import NotStatic, StaticDivisionByZero, eval_static
+from adrs_spec.lang.statics import NotStatic, StaticDivisionByZero, eval_static
 
 NUMERIC = ("int", "float")
 # The most dimensions a tensor may have, and the most index variables bound at one point

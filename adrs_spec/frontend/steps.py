@@ -9,7 +9,7 @@ first row is `v`. Both forms take part in the dependency order of lets as one un
 """
 from __future__ import annotations
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import SpecError, Span
 from adrs_spec.frontend import ast
 
@@ -297,7 +297,7 @@ def _linear(e: ir.Expr) -> Linear | None:
 
 
 def _text(e: ir.Expr) -> str:
-    from adrs_spec.backends.jax_text import spec_text
+    from adrs_spec.lang.text import spec_text
 
     return spec_text(e)
 

@@ -6,11 +6,11 @@ sampled from a range or a set), traces drawn from named generators, and an optio
 """
 from __future__ import annotations
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import SpecError
 from adrs_spec.frontend import ast
 from adrs_spec.frontend.expressions import Scope, check_rank, refuse_bounded, suggest
-from adrs_spec.statics import StaticDivisionByZero, StaticError, eval_static
+from adrs_spec.lang.statics import StaticDivisionByZero, StaticError, eval_static
 
 
 def _generators():

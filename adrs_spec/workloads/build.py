@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import SpecError
-from adrs_spec.statics import bind, eval_static, shape_of
+from adrs_spec.lang.statics import bind, eval_static, shape_of
 from adrs_spec.workloads.generators import GENERATORS, GeneratorError, sample_choice, sample_range
 
 MAX_RESAMPLES = 200

@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.z3.shapes import shape_tuples
 from adrs_spec.errors import SpecError
-from adrs_spec.statics import eval_static
+from adrs_spec.lang.statics import eval_static
 from adrs_spec.workloads.boundary import boundary_cases
 from adrs_spec.workloads.build import Group, WorkloadSet, build
 

@@ -9,7 +9,7 @@ from adrs_spec.compile import check_python, compile_spec
 from adrs_spec.errors import CompilerBug, Source
 from adrs_spec.evaluator import Evaluator, compile_in_memory
 from adrs_spec.frontend.check import check_source
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 from conftest import small_eplb_text
 
 TOY = ('spec toy "A toy"\nparam n: int = 4 in 1 .. 10\nparam k: int = 2\n'

@@ -14,7 +14,7 @@ from adrs_spec.backends.reference import evaluate_instance
 from adrs_spec.errors import Source
 from adrs_spec.evaluator import Evaluator, compile_in_memory
 from adrs_spec.frontend.check import check_source, compile_file
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 from conftest import ROOT, small_eplb_text
 
 

@@ -10,7 +10,7 @@ from adrs_spec.backends import reference_ops as ops
 from adrs_spec.backends.reference import evaluate_instance
 from adrs_spec.errors import InputError, Source
 from adrs_spec.frontend.check import check_source, compile_file
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1

@@ -4,12 +4,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.reference import evaluate_instance
 from adrs_spec.errors import Source
 from adrs_spec.evaluator import Evaluator, compile_in_memory
 from adrs_spec.frontend.check import check_source
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 
 HEAD = """spec seq "A sequence"
 param n: int = 6 in 1 .. 64

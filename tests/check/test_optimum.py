@@ -8,7 +8,7 @@ from adrs_spec.backends.reference import evaluate_instance
 from adrs_spec.backends.z3.optimum import optimum
 from adrs_spec.backends.z3.verdicts import Verdict
 from adrs_spec.frontend.check import compile_file
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

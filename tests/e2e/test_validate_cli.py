@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adrs_spec.frontend.check import compile_file
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 from adrs_spec.workloads.build import build
 from conftest import ROOT, run_cli
 

@@ -1,11 +1,11 @@
 """The checker: what the IR of the shipped specs looks like, and the facts it infers."""
 import pytest
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import Source, SpecError
 from adrs_spec.frontend.check import check, compile_file
 from adrs_spec.frontend.parser import parse
-from adrs_spec.statics import bind, shapes
+from adrs_spec.lang.statics import bind, shapes
 
 
 def checked(text):

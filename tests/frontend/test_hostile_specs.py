@@ -197,7 +197,7 @@ def test_a_chain_of_1000_static_lets(order):
     lets = lets if order == "forward" else lets[::-1]
     spec = checked(BASE + "let a0 = n\n" + "\n".join(lets) + "\ninvariant uses: forall i: slot[i] < a1000\n")
     assert [s.name for s in spec.statics][-1] == "a1000"
-    from adrs_spec.statics import bind
+    from adrs_spec.lang.statics import bind
     assert bind(spec)["a1000"] == 1004
 
 

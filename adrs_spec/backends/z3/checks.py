@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 
 import z3
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.z3 import sizes
 from adrs_spec.backends.z3.encode import Condition, Encoding, Skipped
 from adrs_spec.backends.z3.models import extract, first_failure, number
@@ -27,7 +27,7 @@ from adrs_spec.backends.z3.shapes import ParamEncoding
 from adrs_spec.backends.z3.solve import Outcome, solve
 from adrs_spec.backends.z3.verdicts import CheckResult, Model, Verdict
 from adrs_spec.errors import SpecError
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 
 DEFAULT_TIMEOUT_S = 10.0
 FAST_TIMEOUT_S = 2.0

@@ -20,14 +20,14 @@ from typing import Mapping
 import numpy as np
 import z3
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.reference_eval import Interpreter
 from adrs_spec.backends.z3.algebra import Z3Algebra
 from adrs_spec.backends.z3.values import OneHot, cases, int_term
 from adrs_spec.errors import Span
 from adrs_spec.lang import operators as op
 from adrs_spec.lang.operators import Ext
-from adrs_spec.statics import shape_of
+from adrs_spec.lang.statics import shape_of
 
 Point = dict[str, int]
 

@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import z3
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.z3 import sizes, symmetry
 from adrs_spec.backends.z3.encode import Encoding, Skipped, as_condition
 from adrs_spec.backends.z3.models import extract, holds
@@ -35,7 +35,7 @@ from adrs_spec.backends.z3.verdicts import Model, Verdict
 from adrs_spec.backends.z3.values import real_term
 from adrs_spec.lang import operators as op
 from adrs_spec.lang.operators import Ext
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 
 
 @dataclass(frozen=True)

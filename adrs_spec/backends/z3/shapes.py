@@ -13,7 +13,7 @@ from typing import Mapping
 
 import z3
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.z3.algebra import Z3Algebra
 from adrs_spec.backends.z3.encode import Skipped
 from adrs_spec.backends.z3.solve import solve
@@ -21,7 +21,7 @@ from adrs_spec.backends.z3.values import int_term
 from adrs_spec.backends.z3.verdicts import Verdict
 from adrs_spec.errors import SpecError
 from adrs_spec.lang import operators as op
-from adrs_spec.statics import bind
+from adrs_spec.lang.statics import bind
 
 TIMEOUT_S = 2.0
 UNRANGED = (1, 1 << 20)

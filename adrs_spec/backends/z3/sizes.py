@@ -21,12 +21,12 @@ from typing import Iterable, Mapping
 
 import z3
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.backends.z3.encode import Skipped
 from adrs_spec.backends.z3.shapes import ParamEncoding, as_term
 from adrs_spec.backends.z3.solve import solve
 from adrs_spec.errors import InputError
-from adrs_spec.statics import shape_of
+from adrs_spec.lang.statics import shape_of
 
 MAX_CONSTANT = 64          # int constants beyond this are not added to the output domain
 SMALL_CAP = 16             # the first search keeps every param at most this (or the largest given)

@@ -16,7 +16,7 @@ from typing import Mapping
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import CompilerBug, SpecError
 
 Scalar = int | float | bool

@@ -529,3 +529,17 @@ def tensors_read(e: Expr, out: list[str] | None = None) -> list[str]:
     for c in children(e):
         tensors_read(c, out)
     return out
+
+
+def reads_data(e: Expr) -> bool:
+    """Whether `e` reads any tensor (else it is a function of statics and indices only)."""
+    return isinstance(e, Read) or any(reads_data(c) for c in children(e))
+
+
+def conjuncts(e: Expr | None) -> list[Expr]:
+    """`a and b and c` -> [a, b, c]; None -> []."""
+    if e is None:
+        return []
+    if isinstance(e, Binary) and e.op == "and":
+        return conjuncts(e.left) + conjuncts(e.right)
+    return [e]
