@@ -37,7 +37,7 @@ def display_name(path: str) -> str:
 
 
 def compile_spec(path: str) -> CompileResult:
-    from adrs_spec.backends.jax_codegen import generate
+    from adrs_spec.backends.jax.codegen import generate
 
     start = time.perf_counter()
     source = read_source(path)

@@ -18,7 +18,7 @@ import numpy as np
 
 from adrs_spec import __version__
 from adrs_spec.lang import ir
-from adrs_spec.backends import jax_support as rt
+from adrs_spec.backends.jax import support as rt
 from adrs_spec.errors import InputError
 from adrs_spec.lang.statics import bind
 
@@ -61,7 +61,7 @@ def load_generated(spec_name: str, folder: str = "generated") -> types.ModuleTyp
 
 def compile_in_memory(spec: ir.Spec, compiler_version: str = __version__) -> types.ModuleType:
     """The generated module for `spec`, built and executed without touching the disk."""
-    from adrs_spec.backends.jax_codegen import module_source
+    from adrs_spec.backends.jax.codegen import module_source
 
     source = module_source(spec, compiler_version)
     filename = f"<generated {spec.name}/evaluator.py>"

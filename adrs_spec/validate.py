@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from adrs_spec.lang import ir
-from adrs_spec import scoring
+from adrs_spec.lang import scoring
 from adrs_spec.errors import InputError
 from adrs_spec.lang.statics import bind, shape_of
 from adrs_spec.workloads.build import WorkloadSet
@@ -132,10 +132,10 @@ def _reductions_at(spec: ir.Spec, inv: ir.Invariant, at: dict[str, int], data: d
     `sum(g: gpu_load[l, g]) = 8.12e+05`, evaluated by the reference interpreter (only the
     lets they read are materialised)."""
     from adrs_spec.lang.text import spec_text
-    from adrs_spec.backends.reference import materialise
-    from adrs_spec.backends.reference_steps import run_step
+    from adrs_spec.backends.reference.instance import materialise
+    from adrs_spec.backends.reference.steps import run_step
     from adrs_spec.lang.ir import step_exprs
-    from adrs_spec.backends.reference_eval import Interpreter
+    from adrs_spec.backends.reference.interpreter import Interpreter
 
     found: list[ir.Reduce] = []
 

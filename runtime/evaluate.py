@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from adrs_spec.lang import ir
-from adrs_spec import scoring
+from adrs_spec.lang import scoring
 from adrs_spec.evaluator import Evaluator, compile_in_memory
 from adrs_spec.runtime.config import Settings
 from adrs_spec.validate import SetReport, evaluate_set, verdict_of

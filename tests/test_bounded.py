@@ -94,7 +94,7 @@ def round_robin_outputs(width: int | None):
 
 
 def both_backends(spec, instance, output):
-    from adrs_spec.backends.reference import evaluate_instance
+    from adrs_spec.backends.reference.instance import evaluate_instance
     from adrs_spec.evaluator import Evaluator, compile_in_memory
     from adrs_spec.lang.statics import bind
 
@@ -126,7 +126,7 @@ def test_a_width_1_log2phy_listing_only_the_first_replica_stays_invalid(small_sp
 
 
 def test_a_non_pad_entry_past_the_bound_is_an_input_error_in_both_backends(small_spec):
-    from adrs_spec.backends.reference import evaluate_instance
+    from adrs_spec.backends.reference.instance import evaluate_instance
     from adrs_spec.evaluator import Evaluator, compile_in_memory
     from adrs_spec.lang.statics import bind
 

@@ -2,7 +2,7 @@
 
 The checker (adrs_spec.frontend.check) builds it from the syntax tree: names are resolved,
 every expression has a dtype, every index variable has a domain, lets are in dependency
-order. Meaning is defined by the reference interpreter (adrs_spec.backends.reference).
+order. Meaning is defined by the reference interpreter (adrs_spec.backends.reference.instance).
 
 An expression denotes a scalar as a function of the index variables free in it; a tensor
 is such an expression over its declared index variables. Three kinds of names appear:

@@ -3,7 +3,7 @@
 A definition here is written against `Algebra`: conditions, `where`, and arithmetic on
 plain numbers. The same definition runs
 - on Python scalars (`PYTHON`), where a test compares it with the reference interpreter
-  (adrs_spec.backends.reference_ops) on many values, and
+  (adrs_spec.backends.reference.ops) and the JAX backend on many values, and
 - on Z3 terms (adrs_spec.backends.z3.algebra), where it is the solver encoding's meaning.
 
 Values: ints and bools are the algebra's plain numbers and conditions; a float is an `Ext`,
@@ -20,8 +20,19 @@ Meanings (the ones a backend could get wrong):
 - `int`, `floor`, `ceil` saturate: NaN is 0, +-inf and values beyond 64 bits the extremes;
 - `**` takes a constant exponent here: ints any (a negative one truncates toward zero,
   0 ** -k is 0), floats a non-negative integer.
-Not modelled: rounding (an algebra's reals may be exact), the sign of zero (x / -0.0 is
-taken as x / +0.0), and `sqrt`, `exp`, `log` and other exponents (`Unsupported`).
+Not modelled over an algebra: rounding (an algebra's reals may be exact), the sign of zero
+(x / -0.0 is taken as x / +0.0), and `sqrt`, `exp`, `log` and other exponents
+(`Unsupported`). Those are stated on concrete values only (`concrete_function`,
+`concrete_float_power`, `concrete_int_power`, at the end): `sqrt` of a negative number is
+NaN, `exp` overflows to inf, `log 0` is -inf and `log` of a negative number NaN, a float
+power is IEEE `pow`, an int power beyond 64 bits is an error (`OverflowError`).
+
+Who implements what: the reference interpreter (adrs_spec.backends.reference.ops) on
+Python/numpy scalars, the JAX backend (adrs_spec.backends.jax.support and the lowering) on
+arrays, the Z3 backend (adrs_spec.backends.z3.algebra) as the `Algebra` below; each is
+tested against this table on the same edge cases (tests/lang). Concrete evaluation of
+expressions that read no tensor (statics, scores, bounds) runs this table itself
+(adrs_spec.lang.evaluate).
 """
 from __future__ import annotations
 
@@ -427,3 +438,41 @@ def python_float(x: Ext) -> np.float64:
     if x.ninf:
         return np.float64(-math.inf)
     return np.float64(x.val)
+
+
+# ---- stated on concrete values only ----
+def concrete_function(fn: str, x) -> np.float64:
+    """`sqrt`, `exp` or `log` of a float: NaN below 0 (`sqrt`, `log`), -inf at 0 (`log`), inf
+    when `exp` overflows; NaN in, NaN out."""
+    x = float(x)
+    if fn == "sqrt":
+        return np.float64(math.sqrt(x) if x >= 0 else math.nan)
+    if fn == "exp":
+        try:
+            return np.float64(math.exp(x))
+        except OverflowError:
+            return np.float64(math.inf)
+    if fn == "log":
+        return np.float64(math.log(x) if x > 0 else -math.inf if x == 0 else math.nan)
+    raise Unsupported(f"`{fn}` is not a concrete function")
+
+
+def concrete_float_power(a, b) -> np.float64:
+    """`a ** b` on floats: IEEE `pow` (a negative base with a fractional exponent is NaN,
+    overflow is inf)."""
+    with np.errstate(all="ignore"):
+        return np.float64(np.float64(a) ** np.float64(b))
+
+
+def concrete_int_power(a: int, b: int) -> int:
+    """`a ** b` on ints: exact for b >= 0, truncated toward zero for b < 0 (0 ** b is 0);
+    OverflowError, before computing anything large, when the result is beyond 64 bits."""
+    if b < 0:
+        return a ** (-b) if a in (1, -1) else 0
+    if abs(a) >= 2 and b >= 64:
+        raise OverflowError(f"{a} ** {b} does not fit in 64 bits")
+    result = a ** b
+    if not INT64_MIN <= result <= INT64_MAX:
+        raise OverflowError(f"{a} ** {b} does not fit in 64 bits")
+    return result
+

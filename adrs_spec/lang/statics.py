@@ -6,21 +6,23 @@ let, and the shape of each tensor. `bind` computes them and checks the `require`
 Static arithmetic is bounded: ints are 64-bit, so an int result beyond them (`2 ** 2 ** 40`)
 is a `StaticOverflow`, found before any huge number is computed; a zero divisor of `//`
 or `%` is a `StaticDivisionByZero`. Both are located `SpecError`s; callers add what was
-being computed. Floats follow IEEE 754 (overflow is inf, invalid is nan), never raising.
+being computed. Everything else means what the operator table says (adrs_spec.lang.operators,
+run by adrs_spec.lang.evaluate): floats follow IEEE 754 (overflow is inf, invalid is nan),
+never raising.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
 from adrs_spec.lang import ir
+from adrs_spec.lang.evaluate import Evaluator, binary
+from adrs_spec.lang.operators import INT64_MAX, INT64_MIN
 from adrs_spec.errors import CompilerBug, SpecError
 
 Scalar = int | float | bool
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 INT64_NOTE = f"ints are 64-bit: from {INT64_MIN} to {INT64_MAX}"
 
 
@@ -48,51 +50,59 @@ class NotStatic(StaticError):
     """A tensor read where a value known before any data is needed (a range, a size)."""
 
 
-def floor_div(a, b):
-    if isinstance(a, int) and isinstance(b, int):
-        if b == 0:
-            raise ZeroDivisionError("integer division by zero")
-        return a // b
-    return math.floor(a / b)
+class _StaticEvaluator(Evaluator):
+    """The operator table's values, refusing what a static may not do: read a tensor, divide
+    an int by zero, leave 64 bits."""
+
+    def __init__(self, env: Mapping[str, Scalar]):
+        super().__init__(STATIC_TOLERANCE, env)
+
+    def read(self, e: ir.Read, at) -> Scalar:
+        raise NotStatic.at(f"reads `{e.tensor}`, which is computed per instance", e.span)
+
+    def _const(self, e: ir.Const, at) -> Scalar:
+        return e.value
+
+    def _static(self, e: ir.Static, at) -> Scalar:
+        return at[e.name]
+
+    def _index(self, e: ir.Index, at) -> Scalar:
+        return at[e.name]
+
+    def _unary(self, e: ir.Unary, at) -> Scalar:
+        return _bounded(super()._unary(e, at), e)
+
+    def _binary(self, e: ir.Binary, at) -> Scalar:
+        a, b = self.eval(e.left, at), self.eval(e.right, at)
+        if e.op in ("//", "%") and e.dtype == "int" and b == 0:
+            raise StaticDivisionByZero.at(f"divides by zero (`{e.op}` by 0)", e.span)
+        try:
+            value = binary(e.op, a, b, e.left.dtype, e.dtype, self.tolerance)
+        except OverflowError:
+            raise StaticOverflow.at(f"overflows 64-bit ints ({a} ** {b})", e.span, (INT64_NOTE,)) from None
+        return _bounded(value, e)
+
+    def _call(self, e: ir.Call, at) -> Scalar:
+        return _bounded(super()._call(e, at), e)
+
+    def _reduce(self, e, at):
+        raise CompilerBug(f"not a static expression: {type(e).__name__}")
+
+    _metricref = _runtime = _reduce
+
+
+# `~=` between statics: the default tolerance (a static is bound before any spec's own is known).
+STATIC_TOLERANCE = 1e-4
 
 
 def eval_static(expr: ir.Expr, env: Mapping[str, Scalar]) -> Scalar:
-    """Evaluate an expression over constants, statics and bound index variables (Python scalars).
+    """Evaluate an expression over constants, statics and bound index variables (Python scalars),
+    with the operator table's meaning (adrs_spec.lang.operators).
 
     Raises StaticDivisionByZero or StaticOverflow located at the operation that failed, and
     NotStatic at a read of a tensor (which has no value before the data)."""
-    if isinstance(expr, ir.Const):
-        return expr.value
-    if isinstance(expr, (ir.Static, ir.Index)):
-        return env[expr.name]
-    if isinstance(expr, ir.Read):
-        raise NotStatic.at(f"reads `{expr.tensor}`, which is computed per instance", expr.span)
-    if isinstance(expr, ir.Unary):
-        v = eval_static(expr.operand, env)
-        return (not v) if expr.op == "not" else _bounded(-v, expr)
-    if isinstance(expr, ir.Binary):
-        return _static_binary(expr, eval_static(expr.left, env), eval_static(expr.right, env))
-    if isinstance(expr, ir.Select):
-        return eval_static(expr.then if eval_static(expr.cond, env) else expr.else_, env)
-    if isinstance(expr, ir.Call):
-        return _bounded(call_scalar(expr.fn, [eval_static(a, env) for a in expr.args]), expr)
-    raise CompilerBug(f"not a static expression: {type(expr).__name__}")
-
-
-def _static_binary(expr: ir.Binary, a, b) -> Scalar:
-    op = expr.op
-    if op in ("//", "%") and expr.dtype == "int" and b == 0:
-        raise StaticDivisionByZero.at(f"divides by zero (`{op}` by 0)", expr.span)
-    if op == "**" and expr.dtype == "int":
-        try:
-            return int_power(a, b)
-        except OverflowError:
-            raise StaticOverflow.at(f"overflows 64-bit ints ({a} ** {b})", expr.span,
-                                    (INT64_NOTE,)) from None
-    if op == "**":
-        with np.errstate(all="ignore"):
-            return float(np.float64(a) ** np.float64(b))
-    return _bounded(binary_scalar(op, a, b, 1e-4), expr)
+    value = _StaticEvaluator(env).eval(expr, env)
+    return float(value) if isinstance(value, np.floating) else value
 
 
 def _bounded(value: Scalar, expr: ir.Expr) -> Scalar:
@@ -100,99 +110,6 @@ def _bounded(value: Scalar, expr: ir.Expr) -> Scalar:
     if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
         raise StaticOverflow.at("overflows 64-bit ints", expr.span, (INT64_NOTE,))
     return value
-
-
-def int_power(a: int, b: int) -> int:
-    """`a ** b` on ints: exact for b >= 0, truncated toward zero for b < 0 (0 ** b is 0);
-    OverflowError, before computing anything large, when the result is beyond 64 bits."""
-    if b < 0:
-        return a ** (-b) if a in (1, -1) else 0
-    if abs(a) >= 2 and b >= 64:
-        raise OverflowError(f"{a} ** {b} does not fit in 64 bits")
-    result = a ** b
-    if not INT64_MIN <= result <= INT64_MAX:
-        raise OverflowError(f"{a} ** {b} does not fit in 64 bits")
-    return result
-
-
-def binary_scalar(op: str, a, b, tolerance: float):
-    """One binary operator on Python scalars, with the language's semantics."""
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        if b == 0:
-            return math.nan if a == 0 else math.copysign(math.inf, a)
-        return a / b
-    if op == "//":
-        return floor_div(a, b)
-    if op == "%":
-        return a % b
-    if op == "**":
-        return a ** b
-    if op == "==":
-        return a == b
-    if op == "!=":
-        return a != b
-    if op == "<":
-        return a < b
-    if op == "<=":
-        return a <= b
-    if op == ">":
-        return a > b
-    if op == ">=":
-        return a >= b
-    if op == "~=":
-        return abs(a - b) <= tolerance * max(1.0, abs(a), abs(b))
-    if op == "and":
-        return bool(a) and bool(b)
-    if op == "or":
-        return bool(a) or bool(b)
-    if op == "implies":
-        return (not a) or bool(b)
-    raise CompilerBug(f"unknown operator {op}")
-
-
-def call_scalar(fn: str, args: list):
-    """A built-in function on Python scalars: IEEE for floats (exp overflows to inf), and
-    float -> int conversions saturate (nan -> 0, +-inf -> the int64 extremes)."""
-    if fn == "abs":
-        return abs(args[0])
-    if fn == "sqrt":
-        return math.sqrt(args[0]) if args[0] >= 0 else math.nan
-    if fn == "exp":
-        try:
-            return math.exp(args[0])
-        except OverflowError:
-            return math.inf
-    if fn == "log":
-        return math.log(args[0]) if args[0] > 0 else (-math.inf if args[0] == 0 else math.nan)
-    if fn in ("floor", "ceil", "int"):
-        return _saturating_int({"floor": math.floor, "ceil": math.ceil, "int": math.trunc}[fn], args[0])
-    if fn == "float":
-        return float(args[0])
-    if fn == "min":
-        return min(args[0], args[1])
-    if fn == "max":
-        return max(args[0], args[1])
-    if fn == "clip":
-        return min(max(args[0], args[1]), args[2])
-    raise CompilerBug(f"unknown function {fn}")
-
-
-def _saturating_int(rounding, x) -> int:
-    if isinstance(x, int):
-        return x
-    if math.isnan(x):
-        return 0
-    if x >= 2.0 ** 63:
-        return INT64_MAX
-    if x < -(2.0 ** 63):
-        return INT64_MIN
-    return int(rounding(x))
 
 
 def bind(spec: ir.Spec, values: Mapping[str, Scalar] | None = None, check: bool = True) -> dict[str, Scalar]:

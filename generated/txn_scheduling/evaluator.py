@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adrs_spec.backends import jax_support as rt
+from adrs_spec.backends.jax import support as rt
 
 
 SPEC = 'txn_scheduling'
@@ -259,7 +259,7 @@ def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
     a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
     """
-    rt.set_precision(dtype)
+    rt.check_dtype(dtype)
     s = bind_statics(params, dtype)
     expected = shapes(s)
     chunk = rt.chunk_instances(expected)
@@ -273,7 +273,8 @@ def make_evaluator(params: dict | None = None, dtype: str = "float32"):
         rt.check_batch(instances, FIELDS, expected, "instances")
         outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
-        return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
+        with rt.precision(dtype):       # float64: 64-bit mode here only, the process's config left alone
+            return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 
     evaluate.statics = s
     evaluate.jitted = batched

@@ -3,8 +3,8 @@ generated code calls, and a compile that checks the code it writes."""
 import numpy as np
 import pytest
 
-from adrs_spec.backends.jax_codegen import generate
-from adrs_spec.backends.reference import evaluate_instance
+from adrs_spec.backends.jax.codegen import generate
+from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.compile import check_python, compile_spec
 from adrs_spec.errors import CompilerBug, Source
 from adrs_spec.evaluator import Evaluator, compile_in_memory
@@ -103,7 +103,7 @@ def test_code_that_does_not_parse_is_a_compiler_bug():
 
 
 def test_many_invariants_are_compiled_in_parts_and_agree_with_the_reference():
-    from adrs_spec.backends.jax_codegen import GUARDS_PER_PART
+    from adrs_spec.backends.jax.codegen import GUARDS_PER_PART
 
     count = 2 * GUARDS_PER_PART + 5
     spec = spec_of(TOY + "".join(f"invariant v{j}: forall i: slot[i] >= {j % 7 - 4}\n" for j in range(count)))

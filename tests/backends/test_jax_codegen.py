@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from adrs_spec import __version__
-from adrs_spec.backends.jax_codegen import generate, module_source
-from adrs_spec.backends.reference import evaluate_instance
+from adrs_spec.backends.jax.codegen import generate, module_source
+from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.errors import Source
 from adrs_spec.evaluator import Evaluator, compile_in_memory
 from adrs_spec.frontend.check import check_source, compile_file
@@ -148,13 +148,47 @@ def test_a_dropped_expert_is_caught_twice_with_witnesses(eplb_small):
 def test_float64_on_request_matches_the_reference_closely(eplb_small):
     spec, _ = eplb_small
     ev = Evaluator(spec, compile_in_memory(spec), dtype="float64")
-    try:
-        rng = np.random.default_rng(11)
+    rng = np.random.default_rng(11)
+    fields, outputs = eplb_fields(rng), valid_eplb_outputs(rng, 3, 16, 24, 9)
+    (got,) = ev.evaluate_batch({}, [fields], [outputs])
+    assert_agree(reference(spec, fields, outputs), got, rel=1e-12)
+
+
+def test_float64_evaluation_leaves_the_process_in_its_own_precision(eplb_small):
+    """64-bit mode holds inside a float64 evaluator's calls only: afterwards the config is as it
+    was, JAX code elsewhere still computes in float32, and a float32 evaluator (its jitted
+    function traced before and after) still gives float32 metrics."""
+    spec, _ = eplb_small
+    module = compile_in_memory(spec)
+    before = jax.config.jax_enable_x64
+    rng = np.random.default_rng(3)
+    fields, outputs = eplb_fields(rng), valid_eplb_outputs(rng, 3, 16, 24, 9)
+    batch = ({n: fields[n][None] for n in fields}, {n: outputs[n][None] for n in outputs})
+    narrow = module.make_evaluator()
+    assert narrow(*batch)["metrics"]["balance"].dtype == jnp.float32
+    wide = module.make_evaluator(dtype="float64")
+    for _ in range(2):
+        result = wide(*batch)
+        assert result["metrics"]["balance"].dtype == jnp.float64
+    assert jax.config.jax_enable_x64 == before
+    assert jnp.asarray(1.0).dtype == jnp.float32 and (jnp.ones(3) / 3).dtype == jnp.float32
+    assert jnp.arange(3).dtype == jnp.int32
+    assert narrow(*batch)["metrics"]["balance"].dtype == jnp.float32
+    want = reference(spec, fields, outputs).metrics["balance"]
+    assert float(result["metrics"]["balance"][0]) == pytest.approx(want, rel=1e-12)
+
+
+def test_a_float64_evaluator_traces_once_across_calls(eplb_small):
+    spec, _ = eplb_small
+    module = compile_in_memory(spec)
+    traces = count_traces(module)
+    before = jax.config.jax_enable_x64
+    evaluate = module.make_evaluator(dtype="float64")
+    rng = np.random.default_rng(4)
+    for _ in range(3):
         fields, outputs = eplb_fields(rng), valid_eplb_outputs(rng, 3, 16, 24, 9)
-        (got,) = ev.evaluate_batch({}, [fields], [outputs])
-        assert_agree(reference(spec, fields, outputs), got, rel=1e-12)
-    finally:
-        jax.config.update("jax_enable_x64", False)
+        evaluate({n: fields[n][None] for n in fields}, {n: outputs[n][None] for n in outputs})
+    assert len(traces) == 1 and jax.config.jax_enable_x64 == before
 
 
 def test_placement_agrees_with_the_reference_including_overfull_gpus():

@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from adrs_spec import scoring
-from adrs_spec.backends import reference_ops as ops
-from adrs_spec.backends.reference import evaluate_instance
+from adrs_spec.lang import scoring
+from adrs_spec.backends.reference import ops
+from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.errors import InputError, Source
 from adrs_spec.frontend.check import check_source, compile_file
 from adrs_spec.lang.statics import bind

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adrs_spec.lang import ir
-from adrs_spec.backends.reference import evaluate_instance
+from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.errors import Source
 from adrs_spec.evaluator import Evaluator, compile_in_memory
 from adrs_spec.frontend.check import check_source

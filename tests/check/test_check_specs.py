@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from adrs_spec.backends.reference import check_invariant, evaluate_instance
-from adrs_spec.backends.reference_eval import Interpreter
+from adrs_spec.backends.reference.instance import check_invariant, evaluate_instance
+from adrs_spec.backends.reference.interpreter import Interpreter
 from adrs_spec.backends.z3.checks import check_spec
 from adrs_spec.backends.z3.verdicts import Verdict
 from adrs_spec.errors import Source

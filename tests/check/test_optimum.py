@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from adrs_spec.backends.reference import evaluate_instance
+from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.backends.z3.optimum import optimum
 from adrs_spec.backends.z3.verdicts import Verdict
 from adrs_spec.frontend.check import compile_file

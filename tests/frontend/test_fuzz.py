@@ -10,7 +10,7 @@ import signal
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from adrs_spec.backends.jax_codegen import generate
+from adrs_spec.backends.jax.codegen import generate
 from adrs_spec.compile import check_python
 from adrs_spec.errors import NOWHERE, InputError, Source, SpecError
 from adrs_spec.frontend.check import check

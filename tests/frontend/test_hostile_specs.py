@@ -6,7 +6,7 @@ import pytest
 from adrs_spec.errors import Source
 from adrs_spec.frontend.check import check
 from adrs_spec.frontend.parser import MAX_NESTING, parse
-from adrs_spec.backends.jax_codegen import generate
+from adrs_spec.backends.jax.codegen import generate
 from test_errors import BASE, WORKLOAD, render_error
 
 D = 1000

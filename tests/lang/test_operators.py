@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from adrs_spec.backends import reference_ops as ref
+from adrs_spec.backends.reference import ops as ref
 from adrs_spec.lang import operators as op
 from adrs_spec.lang.operators import PYTHON, Ext, python_float
 

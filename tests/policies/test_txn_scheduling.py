@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from adrs_spec import scoring
-from adrs_spec.backends.reference import evaluate_instance
+from adrs_spec.lang import scoring
+from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.errors import InputError, Source
 from adrs_spec.evaluator import Evaluator, load_generated
 from adrs_spec.frontend.check import check_source, compile_file

@@ -7,6 +7,6 @@
     checks, models, report   the spec checks, their concrete models, and how they are printed
 
 It reads the IR (adrs_spec.lang.ir) and the operator table (adrs_spec.lang.operators), and no
-other backend; the reference interpreter evaluates the parts that read no tensor. The
-commands that run the checks live in adrs_spec.checking.
+other backend; the parts that read no tensor are evaluated concretely, through the same
+table (adrs_spec.lang.evaluate). The commands that run the checks live in adrs_spec.checking.
 """

@@ -5,9 +5,9 @@ unroll into one term per point. Free variables stand for one instance and one ou
 - observed and hidden float fields: Reals, constrained by their declared bounds (`>= 0`);
 - int fields and outputs: one-hot Bool flags over a small value domain (exactly one holds);
 - float outputs: Reals; bool fields and outputs: Bools.
-Expressions that read no tensor (index arithmetic, statics) are evaluated by the reference
-interpreter; the others go through the operator table (adrs_spec.lang.operators) on the Z3
-algebra. A read at a symbolic index is a choice among the elements its cases can reach,
+Expressions that read no tensor (index arithmetic, statics) are evaluated concretely
+(adrs_spec.lang.evaluate); the others go through the operator table (adrs_spec.lang.operators)
+on the Z3 algebra: the same table either way. A read at a symbolic index is a choice among the elements its cases can reach,
 clamped as everywhere. A construct the encoding cannot express raises `Skipped`, naming it
 and its location.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import z3
 
 from adrs_spec.lang import ir
-from adrs_spec.backends.reference_eval import Interpreter
+from adrs_spec.lang.evaluate import Evaluator
 from adrs_spec.backends.z3.algebra import Z3Algebra
 from adrs_spec.backends.z3.values import OneHot, cases, int_term
 from adrs_spec.errors import Span
@@ -68,7 +68,7 @@ class Encoding:
         self.env = dict(env)
         self.domain = domain
         self.m = Z3Algebra()
-        self.interp = Interpreter(spec.tolerance, self.env)
+        self.interp = Evaluator(spec.tolerance, self.env)
         self.shapes = {t.name: shape_of(t, self.env) for t in spec.tensors}
         self.variables: list[Variable] = []
         self.constraints: list[object] = []           # domains of the variables, declared bounds

@@ -12,12 +12,11 @@ import os
 import textwrap
 
 from adrs_spec.lang import ir
-from adrs_spec.backends.jax_emit import (
-    UNARY, FunctionBody, Val, binary, comment_text, docstring_text, py_name, wrap)
+from adrs_spec.backends.jax.emit import UNARY, FunctionBody, Val, binary, comment_text, docstring_text, py_name, wrap
 from adrs_spec.lang.ir import tensors_read
-from adrs_spec.backends import jax_steps
-from adrs_spec.backends.jax_lower import Lowerer
-from adrs_spec.backends.jax_patterns import RankPlanes, rank_planes
+from adrs_spec.backends.jax import steps
+from adrs_spec.backends.jax.lower import Lowerer
+from adrs_spec.backends.jax.patterns import RankPlanes, rank_planes
 from adrs_spec.lang.text import spec_text, vars_text
 
 _FLOAT_OF = {"float": "s.float_dtype", "int": "s.int_dtype", "bool": "jnp.bool_"}
@@ -87,7 +86,7 @@ def _header(spec: ir.Spec, version: str) -> str:
             "import jax\n"
             "import jax.numpy as jnp\n"
             "import numpy as np\n\n"
-            "from adrs_spec.backends import jax_support as rt")
+            "from adrs_spec.backends.jax import support as rt")
 
 
 def _section(title: str, functions: list[str]) -> list[str]:
@@ -229,7 +228,7 @@ def _let_function(spec: ir.Spec, let: ir.TensorLet) -> str:
 def _step_function(spec: ir.Spec, step: ir.Step) -> str:
     what = f"let {step.recurrence} (a recurrence along `{step.var.name}`)" if step.recurrence \
         else f"step {step.var.name}"
-    return jax_steps.step_function(spec, step, _step_reads(spec, step), _where(spec, step.span.line, what))
+    return steps.step_function(spec, step, _step_reads(spec, step), _where(spec, step.span.line, what))
 
 
 def _step_reads(spec: ir.Spec, step: ir.Step) -> list[str]:
@@ -388,7 +387,7 @@ def _per_instance(spec: ir.Spec) -> str:
     for let in spec.lets:
         if isinstance(let, ir.Step):
             targets = ", ".join(f"t[{n!r}]" for n in let.provides())
-            call = f"{jax_steps.function_name(let)}(s{_arguments(_step_reads(spec, let))})"
+            call = f"{steps.function_name(let)}(s{_arguments(_step_reads(spec, let))})"
             lines.append(f"    {targets} = {call}")
             continue
         bounds = [x for v in let.vars for x in (v.lo, v.hi)]
@@ -442,7 +441,7 @@ _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str =
     jit(vmap(per_instance)) with the statics closed over as Python ints, called on chunks of
     a few instances (see rt.evaluate_in_chunks): one trace per chunk size.
     """
-    rt.set_precision(dtype)
+    rt.check_dtype(dtype)
     s = bind_statics(params, dtype)
     expected = shapes(s)
     chunk = rt.chunk_instances(expected)
@@ -456,7 +455,8 @@ _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str =
         rt.check_batch(instances, FIELDS, expected, "instances")
         outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
-        return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
+        with rt.precision(dtype):       # float64: 64-bit mode here only, the process's config left alone
+            return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 
     evaluate.statics = s
     evaluate.jitted = batched
@@ -472,7 +472,7 @@ _MAKE_EVALUATOR_IN_PARTS = '''def make_evaluator(params: dict | None = None, dty
     faster than one large one), the statics closed over as Python ints, called on chunks of
     a few instances (see rt.evaluate_in_chunks): one trace per part and chunk size.
     """
-    rt.set_precision(dtype)
+    rt.check_dtype(dtype)
     s = bind_statics(params, dtype)
     expected = shapes(s)
     chunk = rt.chunk_instances(expected)
@@ -489,7 +489,8 @@ _MAKE_EVALUATOR_IN_PARTS = '''def make_evaluator(params: dict | None = None, dty
         rt.check_batch(instances, FIELDS, expected, "instances")
         outputs = rt.fit_outputs(outputs, BOUNDED, expected)
         rt.check_batch(outputs, OUTPUTS, expected, "outputs")
-        return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
+        with rt.precision(dtype):       # float64: 64-bit mode here only, the process's config left alone
+            return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
 
     evaluate.statics = s
     evaluate.jitted = batched

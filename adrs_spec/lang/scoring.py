@@ -2,8 +2,9 @@
 
 Shared by every backend: a backend gives per-instance metric values, this module turns
 them into what a set of instances reports. Expressions over metrics (`score`, `bound`,
-`objective`) are evaluated with the reference interpreter's scalar rules; statics in them
-take the values in `env` (the spec's defaults when none is given).
+`objective`) and the aggregates are evaluated concretely through the operator table
+(adrs_spec.lang.evaluate); statics in them take the values in `env` (the spec's defaults
+when none is given).
 
 Aggregation is NaN-propagating: one instance whose metric is NaN makes the aggregate NaN
 (an evaluation that went wrong is never averaged away). Over no instances, `sum` is 0,
@@ -16,8 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from adrs_spec.lang import ir
-from adrs_spec.backends import reference_ops as ops
-from adrs_spec.backends.reference_eval import Interpreter, uses_runtime
+from adrs_spec.lang.evaluate import Evaluator, reduce, uses_runtime
 from adrs_spec.errors import InputError
 from adrs_spec.lang.statics import bind
 
@@ -35,7 +35,7 @@ def aggregate(spec: ir.Spec, metrics_per_instance: Sequence[Mapping[str, float]]
             if m.name not in inst:
                 raise InputError(f"instance {k} has no value for metric `{m.name}`")
             values.append(np.float64(inst[m.name]))
-        out[m.name] = float(ops.reduce_values(m.aggregate, values, "float"))
+        out[m.name] = float(reduce(m.aggregate, [(True, v) for v in values], "float", "float"))
     return out
 
 
@@ -68,9 +68,9 @@ def _evaluate(spec: ir.Spec, expr: ir.Expr, metrics: Mapping[str, float], runtim
     if runtime_s is None and uses_runtime(expr):
         return None
     statics = env if env is not None else _default_statics(spec)
-    interp = Interpreter(spec.tolerance, statics, metrics=metrics, runtime_s=runtime_s)
+    evaluator = Evaluator(spec.tolerance, statics, metrics=metrics, runtime_s=runtime_s)
     with np.errstate(all="ignore"):
-        value = interp.eval(expr, {})
+        value = evaluator.eval(expr, {})
     return bool(value) if isinstance(value, bool) else float(value)
 
 

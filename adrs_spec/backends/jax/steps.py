@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from adrs_spec.lang import ir
-from adrs_spec.backends.jax_emit import FunctionBody, comment_text, py_name
-from adrs_spec.backends.jax_lower import Lowerer
+from adrs_spec.backends.jax.emit import FunctionBody, comment_text, py_name
+from adrs_spec.backends.jax.lower import Lowerer
 from adrs_spec.lang.text import spec_text, vars_text
 
 _DTYPE = {"float": "s.float_dtype", "int": "s.int_dtype", "bool": "jnp.bool_"}

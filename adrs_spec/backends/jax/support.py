@@ -17,12 +17,20 @@ import numpy as np
 from adrs_spec.bounded import describe_problem, fit_bounded
 from adrs_spec.errors import InputError
 
+
 # ---- precision ----
-def set_precision(dtype: str) -> None:
-    """float64 evaluators need JAX's 64-bit mode; float32 ones work in either mode."""
-    if dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    elif dtype != "float32":
+def precision(dtype: str):
+    """The context an evaluator of `dtype` runs its JAX code in: JAX's 64-bit mode on for
+    "float64", off for "float32", for this thread and only inside the context. The process's
+    `jax_enable_x64` is left as it is, so JAX code elsewhere keeps its own precision. The mode
+    is part of jit's cache key: a function traced inside the context is reused by later calls
+    inside it, and never by calls outside."""
+    check_dtype(dtype)
+    return jax.enable_x64(dtype == "float64")
+
+
+def check_dtype(dtype: str) -> None:
+    if dtype not in ("float32", "float64"):
         raise InputError(f"unknown dtype {dtype!r}: use \"float32\" or \"float64\"")
 
 

@@ -2,11 +2,11 @@
 
 Given the statics (`adrs_spec.lang.statics.bind`) and one instance's fields and policy outputs,
 it materialises every tensor let element by element (in `spec.lets` order; step blocks
-as plain loops, see `reference_steps`), checks every
+as plain loops, see `steps`), checks every
 invariant point by point (reporting the first violating point in row-major order), and
 evaluates the metrics and bounds. It loops in Python over index points with float64
 scalars: every other backend is tested for agreement against it, so it is written to be
-obviously right rather than fast. Scalar rules: `adrs_spec.backends.reference_ops`.
+obviously right rather than fast. Scalar rules: `adrs_spec.backends.reference.ops`.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from typing import Mapping
 import numpy as np
 
 from adrs_spec.lang import ir
-from adrs_spec import scoring
-from adrs_spec.backends import reference_ops as ops
+from adrs_spec.lang import scoring
+from adrs_spec.backends.reference import ops
 from adrs_spec.bounded import describe_problem, fit_bounded
-from adrs_spec.backends.reference_eval import Interpreter
-from adrs_spec.backends.reference_steps import run_step
+from adrs_spec.backends.reference.interpreter import Interpreter
+from adrs_spec.backends.reference.steps import run_step
 from adrs_spec.errors import InputError
 from adrs_spec.lang.statics import shape_of
 

@@ -5,9 +5,10 @@ rules: overflow gives inf, invalid gives nan, no exceptions) and Python `bool`. 
 operation here is total on these values: nothing raises for a value a policy could
 produce, except an integer power too large for 64 bits.
 
-Where the static semantics (`adrs_spec.lang.statics.binary_scalar`, `call_scalar`) already
-agree with these rules they are reused; the cases handled here instead are those where a
-Python scalar would raise or lose IEEE behaviour:
+This is the reference backend's own implementation of the operator table
+(adrs_spec.lang.operators states each meaning; tests/lang checks this module against it on
+a grid of ordinary and extreme values). Written with Python and numpy scalar operators, it
+is an independent statement of the same rules:
 - `/` is IEEE division: x / 0 is +-inf (the sign of the zero counts), 0 / 0 and nan / 0 nan;
 - `x // 0` and `x % 0` are 0 (numpy's convention for integers);
 - `a ** b` on ints with b < 0 is the exact power truncated toward zero (so 1, -1 or 0),
@@ -15,7 +16,7 @@ Python scalar would raise or lose IEEE behaviour:
 - float -> int (`int`, `floor`, `ceil`) saturates: nan -> 0, +-inf and out-of-range values
   -> the int64 extremes;
 - `min`, `max` and `clip` on floats return nan when any argument is nan;
-- `exp` overflows to inf.
+- `sqrt`, `exp`, `log` and float powers are the table's concrete functions.
 """
 from __future__ import annotations
 
@@ -24,27 +25,16 @@ from typing import Sequence
 
 import numpy as np
 
-from adrs_spec.lang import ir, statics
 from adrs_spec.errors import CompilerBug, InputError
-from adrs_spec.lang.statics import binary_scalar, call_scalar
+from adrs_spec.lang import ir
+from adrs_spec.lang.evaluate import Value, as_value
+from adrs_spec.lang.operators import (
+    INT64_MAX, INT64_MIN, concrete_float_power, concrete_function, concrete_int_power)
 
-Value = int | np.float64 | bool
-INT64_MIN = int(np.iinfo(np.int64).min)
-INT64_MAX = int(np.iinfo(np.int64).max)
+__all__ = ["Value", "as_value", "binary", "call", "fits_int64", "reduce_values", "saturating_int", "unary"]
 
 
 # ---- values ----
-def as_value(x, dtype: ir.DType) -> Value:
-    """A Python or numpy scalar as the runtime value of `dtype`."""
-    if dtype == "float":
-        return np.float64(x)
-    if dtype == "int":
-        return int(x)
-    if dtype == "bool":
-        return bool(x)
-    raise CompilerBug(f"unknown dtype {dtype}")
-
-
 def saturating_int(x: np.float64) -> int:
     """Float to int64 by truncation; nan is 0 and out-of-range values take the nearest extreme."""
     if math.isnan(x):
@@ -73,18 +63,36 @@ def binary(op: str, a: Value, b: Value, dtype: ir.DType, tolerance: float) -> Va
     """`a op b`; the operands are already promoted to one type (the checker's job)."""
     if op == "/":
         return np.float64(a) / np.float64(b)
-    if op in ("//", "%") and b == 0:
-        return 0
-    if op == "**" and dtype == "int":
-        return int_power(a, b)
-    result = binary_scalar(op, a, b, tolerance)
-    return as_value(result, dtype)
+    if op in ("//", "%"):
+        if b == 0:
+            return 0
+        return a // b if op == "//" else a % b
+    if op == "**":
+        return int_power(a, b) if dtype == "int" else concrete_float_power(a, b)
+    if op in _ARITHMETIC:
+        return as_value(_ARITHMETIC[op](a, b), dtype)
+    if op in _COMPARISONS:
+        return bool(_COMPARISONS[op](a, b))
+    if op == "~=":
+        return bool(abs(a - b) <= tolerance * max(1.0, abs(a), abs(b)))
+    if op == "and":
+        return bool(a) and bool(b)
+    if op == "or":
+        return bool(a) or bool(b)
+    if op == "implies":
+        return (not a) or bool(b)
+    raise CompilerBug(f"unknown operator {op}")
+
+
+_ARITHMETIC = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+_COMPARISONS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+                "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
 
 def int_power(a: int, b: int) -> int:
     """`a ** b` on ints: exact for b >= 0, truncated toward zero for b < 0 (0 ** b is 0)."""
     try:
-        return statics.int_power(a, b)
+        return concrete_int_power(a, b)
     except OverflowError:
         raise InputError(f"the integer power {a} ** {b} does not fit in 64 bits") from None
 
@@ -100,11 +108,19 @@ def call(fn: str, args: Sequence[Value], dtype: ir.DType) -> Value:
             return x
         rounded = {"int": np.trunc, "floor": np.floor, "ceil": np.ceil}[fn](x)
         return saturating_int(rounded)
-    if fn == "exp":
-        return np.exp(np.float64(x))
+    if fn in ("sqrt", "exp", "log"):
+        return concrete_function(fn, x)
+    if fn == "abs":
+        return as_value(abs(x), dtype)
     if fn in ("min", "max", "clip") and dtype == "float" and any(math.isnan(v) for v in args):
         return np.float64(math.nan)
-    return as_value(call_scalar(fn, list(args)), dtype)
+    if fn == "min":
+        return as_value(min(x, args[1]), dtype)
+    if fn == "max":
+        return as_value(max(x, args[1]), dtype)
+    if fn == "clip":
+        return as_value(min(max(x, args[1]), args[2]), dtype)
+    raise CompilerBug(f"unknown function {fn}")
 
 
 # ---- reductions ----

@@ -8,24 +8,22 @@
 - `forall .., r: r < n[..] implies body` with `r` indexing one axis of some tensors: the
   body is checked one rank plane at a time, only up to the largest `n` (see `rank_planes`).
 Each returns None when the expression is not of its shape; the generic rule then applies.
+`lw` is the caller's `Lowerer` (adrs_spec.backends.jax.lower), which this module calls back
+into and does not import: lower imports patterns, never the other way round.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from adrs_spec.lang import ir
-from adrs_spec.backends.jax_emit import Val
+from adrs_spec.backends.jax.emit import Val
 from adrs_spec.lang.ir import conjuncts, free_indices, tensors_read
-from adrs_spec.backends.jax_text import poly, poly_code, poly_sub, same_expr, split_linear
+from adrs_spec.backends.jax.polynomials import poly, poly_code, poly_sub, same_expr, split_linear
 from adrs_spec.lang.text import reduce_text, spec_text
-
-if TYPE_CHECKING:
-    from adrs_spec.backends.jax_lower import Lowerer
 
 
 # ---- segment sums ----
-def segment_reduce(lw: "Lowerer", e: ir.Reduce) -> Val | None:
+def segment_reduce(lw, e: ir.Reduce) -> Val | None:
     if e.op not in ("sum", "count", "mean") or any(free_indices(v.lo) or free_indices(v.hi) for v in e.vars):
         return None
     reduced = {v.name for v in e.vars}
@@ -43,7 +41,7 @@ def segment_reduce(lw: "Lowerer", e: ir.Reduce) -> Val | None:
     return None
 
 
-def _key_equality(lw: "Lowerer", cond: ir.Expr, reduced: set[str]) -> tuple[ir.Expr, str] | None:
+def _key_equality(lw, cond: ir.Expr, reduced: set[str]) -> tuple[ir.Expr, str] | None:
     """`key == e` (either way round) with `e` a full-range index bound outside the reduction."""
     if not (isinstance(cond, ir.Binary) and cond.op == "=="):
         return None
@@ -57,7 +55,7 @@ def _key_equality(lw: "Lowerer", cond: ir.Expr, reduced: set[str]) -> tuple[ir.E
     return None
 
 
-def _segment(lw: "Lowerer", e: ir.Reduce, key: ir.Expr, target: str, rest: list[ir.Expr],
+def _segment(lw, e: ir.Reduce, key: ir.Expr, target: str, rest: list[ir.Expr],
              value: ir.Expr | None) -> Val:
     bins = lw.axes[lw.scope[target]]
     lw.out.comment(f"{reduce_text(e)}: a segment sum into the bins of `{target}` (no one-hot)")
@@ -123,7 +121,7 @@ def _rank_limit(cond: ir.Expr, rank: ir.IndexVar) -> ir.Expr | None:
 
 
 # ---- block reads ----
-def block_read(lw: "Lowerer", e: ir.Read, name: str) -> Val | None:
+def block_read(lw, e: ir.Read, name: str) -> Val | None:
     """`x[l, p]` with p over the g-th block of width k: x reshaped to (.., g, k, ..)."""
     shifted = [(d, lw.axes[lw.scope[i.name]]) for d, i in enumerate(e.indices)
                if isinstance(i, ir.Index) and i.name in lw.scope and lw.axes[lw.scope[i.name]].kind == "shift"
@@ -153,7 +151,7 @@ def block_read(lw: "Lowerer", e: ir.Read, name: str) -> Val | None:
     return lw.transposed(val)
 
 
-def _block_of(lw: "Lowerer", axis):
+def _block_of(lw, axis):
     """(the block index's axis, the start offset) when axis ranges over `g * width + start ..`."""
     lo, hi = poly(axis.var.lo), poly(axis.var.hi)
     width = poly_sub(hi, lo)

@@ -6,7 +6,7 @@ and to spell such widths in generated code and shape comments.
 from __future__ import annotations
 
 from adrs_spec.lang import ir
-from adrs_spec.backends.jax_emit import py_name
+from adrs_spec.backends.jax.emit import py_name
 
 # ---- polynomials over statics and index variables ----
 # A polynomial maps a monomial (a sorted tuple of symbol names) to an integer coefficient.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from adrs_spec.lang import ir
-from adrs_spec.backends import reference_ops as ops
-from adrs_spec.backends.reference_eval import Interpreter
+from adrs_spec.backends.reference import ops
+from adrs_spec.backends.reference.interpreter import Interpreter
 from adrs_spec.errors import InputError
 from adrs_spec.lang.statics import eval_static, shape_of
 

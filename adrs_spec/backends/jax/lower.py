@@ -3,7 +3,7 @@
 Each sub-expression becomes an array over the index variables free in it (axes in binding
 order), combined by broadcasting. A tensor read at its own index variables is the tensor
 itself; indirect reads are clamped gathers; reductions reduce trailing axes. Two shapes
-of reduction get faster forms (see jax_patterns): `count/sum(p: X[.., p] == e)` becomes
+of reduction get faster forms (see patterns): `count/sum(p: X[.., p] == e)` becomes
 a segment sum, and a read over a block range `p in g * k .. (g + 1) * k` a reshape.
 Index ranges come in three kinds, each an axis of the arrays:
 - full: bounds over statics only, values `arange(lo, hi)`;
@@ -16,10 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from adrs_spec.lang import ir
-from adrs_spec.backends import jax_patterns
-from adrs_spec.backends.jax_emit import (
-    ATOM, NOT, SUM, UNARY, FunctionBody, Val, binary, kind_of, py_name, wrap, xp)
-from adrs_spec.backends.jax_text import _strip, mentions_index, poly, poly_code, poly_sub, poly_text, same_expr
+from adrs_spec.backends.jax import patterns
+from adrs_spec.backends.jax.emit import ATOM, NOT, SUM, UNARY, FunctionBody, Val, binary, kind_of, py_name, wrap, xp
+from adrs_spec.backends.jax.polynomials import _strip, mentions_index, poly, poly_code, poly_sub, poly_text, same_expr
 from adrs_spec.lang.text import spec_text
 from adrs_spec.errors import CompilerBug, SpecError
 from adrs_spec.lang.ir import free_indices, reads_data
@@ -386,7 +385,7 @@ class Lowerer:
         whole = self._whole_read(e, name)
         if whole is not None:
             return whole
-        blocks = jax_patterns.block_read(self, e, name)
+        blocks = patterns.block_read(self, e, name)
         if blocks is not None:
             return blocks
         return self._gather(e, name)
@@ -466,7 +465,7 @@ class Lowerer:
 
     # ---- reductions ----
     def _reduce(self, e: ir.Reduce) -> Val:
-        fast = jax_patterns.segment_reduce(self, e)
+        fast = patterns.segment_reduce(self, e)
         if fast is not None:
             return fast
         with self.bind(e.vars) as keys:
