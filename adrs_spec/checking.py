@@ -19,7 +19,7 @@ Echo = Callable[..., None]
 def check_files(paths: Sequence[str], size_text: str | None, timeout_s: float, as_json: bool, echo: Echo) -> int:
     """Check every spec; print verdicts as they come (or JSON at the end). Exit code: 1 if a
     check is refuted or a spec does not compile, else 0. Bad `--size` raises InputError."""
-    from adrs_spec.frontend.check import compile_file
+    from adrs_spec.compile import compile_file
 
     size = parse_size(size_text)
     specs: list[tuple[str, ir.Spec]] = []

@@ -141,7 +141,8 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
     auto_shapes (other param tuples that satisfy every `require`, found by Z3) and
     auto_boundary (extreme instances). Holdout data is for validation and reports only.
     """
-    from adrs_spec.frontend.check import compile_file, located_in
+    from adrs_spec.compile import compile_file
+    from adrs_spec.frontend.check import located_in
     from adrs_spec.workloads.holdouts import holdout_sets, training_sets
     from adrs_spec.workloads.store import write_sets
 

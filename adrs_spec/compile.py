@@ -1,4 +1,9 @@
-"""Spec file -> checked IR -> generated files, written atomically."""
+"""Spec file -> checked IR -> generated files, written atomically.
+
+`check`, `check_source` and `compile_file` are how everything gets a spec's IR: the frontend
+(adrs_spec.frontend), given what it needs to know from outside the language (the workload
+generators, the adapter files).
+"""
 from __future__ import annotations
 
 import os
@@ -7,10 +12,42 @@ from dataclasses import dataclass
 
 from adrs_spec import __version__
 from adrs_spec.lang import ir
-from adrs_spec.errors import CompilerBug, SpecError
+from adrs_spec.errors import CompilerBug, Source, SpecError
 from adrs_spec.files import locked_folder, replace_files
-from adrs_spec.frontend.check import check
+from adrs_spec.frontend import ast
+from adrs_spec.frontend.check import Checked, Outside
+from adrs_spec.frontend.check import check as check_tree
 from adrs_spec.frontend.parser import parse, read_source
+from adrs_spec.sandbox.adapters import AdapterProblem, read_adapter
+from adrs_spec.workloads.build import MAX_CASES
+from adrs_spec.workloads.generators import GENERATORS
+
+
+def _adapter_problem(path: str, as_written: str) -> str | None:
+    try:
+        read_adapter(path, as_written)
+    except AdapterProblem as problem:
+        return str(problem)
+    return None
+
+
+def _outside() -> Outside:
+    """Read when a spec is checked: a generator registered later is known to later checks."""
+    return Outside({name: tuple(gen.params) for name, gen in GENERATORS.items()}, MAX_CASES, _adapter_problem)
+
+
+def check(tree: ast.SpecFile, source: Source) -> Checked:
+    """A parsed spec checked into IR, with its warnings; raises SpecError located in `source`."""
+    return check_tree(tree, source, _outside())
+
+
+def check_source(source: Source) -> ir.Spec:
+    return check(parse(source), source).spec
+
+
+def compile_file(path: str) -> ir.Spec:
+    """Read, parse and check a spec file into IR; raises SpecError or InputError."""
+    return check_source(read_source(path))
 
 
 @dataclass(frozen=True)

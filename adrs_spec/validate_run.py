@@ -12,7 +12,8 @@ from adrs_spec.lang import ir
 from adrs_spec.errors import InputError, SpecError
 from adrs_spec.files import regular_file_size
 from adrs_spec.evaluator import Evaluator, compile_in_memory
-from adrs_spec.frontend.check import compile_file, located_in
+from adrs_spec.compile import compile_file
+from adrs_spec.frontend.check import located_in
 from adrs_spec.validate import Report, evaluate_set, objective_values, verdict_of
 from adrs_spec.workloads.build import WorkloadSet, build
 

@@ -19,7 +19,7 @@ sys.path.insert(0, ROOT)
 
 from adrs_spec.backends.z3.checks import check_spec  # noqa: E402
 from adrs_spec.compile import compile_spec  # noqa: E402
-from adrs_spec.frontend.check import compile_file  # noqa: E402
+from adrs_spec.compile import compile_file  # noqa: E402
 
 SIZES = [  # (experts, replicas, gpus, nodes, groups), one layer
     (4, 6, 2, 1, 1), (6, 8, 2, 1, 1), (8, 12, 4, 2, 4), (12, 16, 4, 2, 4), (16, 24, 4, 2, 4)]

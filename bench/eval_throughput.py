@@ -76,7 +76,7 @@ def generated_evaluator(dtype: str, shape: dict = SHAPE):
 
 def reference_evaluator(shape: dict):
     from adrs_spec.backends.reference.instance import evaluate_instance
-    from adrs_spec.frontend.check import compile_file
+    from adrs_spec.compile import compile_file
     from adrs_spec.lang.statics import bind
 
     spec = compile_file(os.path.join(ROOT, "specs/eplb.adrs"))

@@ -23,7 +23,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from adrs_spec.frontend.check import compile_file  # noqa: E402
+from adrs_spec.compile import compile_file  # noqa: E402
 from adrs_spec.runtime.config import load_settings  # noqa: E402
 from adrs_spec.runtime.loop import EvolveRun  # noqa: E402
 from adrs_spec.runtime.report import Display  # noqa: E402

@@ -589,7 +589,7 @@ def _fmt(value) -> str:
 def evolve(spec_path: str | None, settings: Settings | None, run_dir: str | None, resume: str | None,
            overrides: dict, quiet: bool = False, holdouts: bool = True) -> dict:
     """Start or resume a run; returns the summary (see EvolveRun._summary)."""
-    from adrs_spec.frontend.check import compile_file
+    from adrs_spec.compile import compile_file
     from adrs_spec.runtime.config import with_overrides
 
     if resume:

@@ -71,7 +71,7 @@ def test_a_wide_value_is_cut_to_the_bound():
 # ------------------------------------------------------------------ both evaluators, small EPLB
 @pytest.fixture(scope="module")
 def small_spec(tmp_path_factory):
-    from adrs_spec.frontend.check import compile_file
+    from adrs_spec.compile import compile_file
 
     path = tmp_path_factory.mktemp("bounded") / "eplb_small.adrs"
     path.write_text(small_eplb_text())

@@ -11,16 +11,29 @@ import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 from adrs_spec.lang import ir
 from adrs_spec.errors import InputError, SpecError, Source, Span
 from adrs_spec.frontend import ast, steps
-from adrs_spec.frontend.expressions import ExprChecker, Scope, check_rank, refuse_bounded, suggest
+from adrs_spec.frontend.expressions import ExprChecker, Scope, check_rank, field_shape, refuse_bounded, suggest
 from adrs_spec.frontend.parser import parse, read_source
 from adrs_spec.lang.statics import StaticError, bind, eval_static
 
 AGGREGATES = ("mean", "min", "max", "sum")
 DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Outside:
+    """What checking a spec needs to know from outside the language, given by the caller
+    (adrs_spec.compile): the trace generators a workload may name, each with its parameter
+    names; the most cases one workload may draw; and what is wrong with an adapter file
+    (`adapter_problem(path, as_written)`, None when it is one)."""
+
+    generators: Mapping[str, tuple[str, ...]]
+    max_cases: int
+    adapter_problem: Callable[[str, str], str | None]
 
 
 @dataclass
@@ -29,6 +42,7 @@ class Context:
 
     source: Source
     tree: ast.SpecFile
+    outside: Outside
     spec_decl: ast.SpecDecl | None = None
     decls: dict[str, object] = field(default_factory=dict)          # top-level name -> declaration
     params: list[ir.Param] = field(default_factory=list)
@@ -151,18 +165,6 @@ def _constant(ctx: Context, e: ast.Expr, dtype: str, what: str, scope: Scope):
 
 
 # ---- pass 3: instance fields and policy outputs (shapes over statics) ----
-def _shape(ctx: Context, ttype: ast.TensorType) -> tuple[ir.Expr, ...]:
-    check_rank(ttype)
-    refuse_bounded(ttype, "an instance field")
-    dims = []
-    for d in ttype.dims:
-        x = ctx.exprs.check(d, ctx.scope())
-        if x.dtype != "int":
-            raise SpecError(f"a dimension must be an int, but this is {x.dtype}", d.span)
-        dims.append(x)
-    return tuple(dims)
-
-
 def check_instance(ctx: Context) -> None:
     for inst in ctx.of(ast.InstanceDecl):
         for f in inst.fields:
@@ -170,7 +172,7 @@ def check_instance(ctx: Context) -> None:
             if f.constraint is not None:
                 bound_ = ctx.exprs.check(f.constraint, ctx.scope())
                 lower = (f.constraint_op, bound_)
-            ctx.tensors[f.name] = ir.Tensor(f.name, f.role, f.type.dtype, _shape(ctx, f.type), f.name_span, lower)
+            ctx.tensors[f.name] = ir.Tensor(f.name, f.role, f.type.dtype, field_shape(ctx, f.type), f.name_span, lower)
 
 
 def check_policy(ctx: Context) -> None:
@@ -521,8 +523,6 @@ def check_adapters(ctx: Context) -> None:
     """Each adapter is a Python file next to the spec that parses and defines what an adapter
     defines; names are distinct. A missing file is a warning: the evaluator does not need it,
     and only a policy written to its interface fails (saying so) when it is missing."""
-    from adrs_spec.sandbox.adapters import AdapterProblem, read_adapter
-
     folder = os.path.dirname(ctx.source.path or ctx.source.name)
     for d in ctx.of(ast.AdapterDecl):
         name = os.path.splitext(os.path.basename(d.path))[0]
@@ -539,12 +539,11 @@ def check_adapters(ctx: Context) -> None:
                                           f"interface will not load", d.span, source=ctx.source))
             ctx.adapters.append(ir.Adapter(name, path, d.span))
             continue
-        try:
-            read_adapter(path, d.path)
-        except AdapterProblem as problem:
+        problem = ctx.outside.adapter_problem(path, d.path)
+        if problem is not None:
             raise SpecError(f"adapter `{name}`: {problem}", d.span,
                             notes=("an adapter defines FUNCTION, inputs(...) and outputs(result, state); "
-                                   "see README.md, `Adapters`",)) from None
+                                   "see README.md, `Adapters`",))
         ctx.adapters.append(ir.Adapter(name, path, d.span))
 
 
@@ -554,11 +553,11 @@ PASSES = ("collect_declarations", "check_params", "check_static_lets", "check_in
           "check_unused", "check_adapters")
 
 
-def check(tree: ast.SpecFile, source: Source) -> Checked:
+def check(tree: ast.SpecFile, source: Source, outside: Outside) -> Checked:
     """Run every pass; raise the first SpecError, located in `source`."""
     from adrs_spec.frontend import workload_check
 
-    ctx = Context(source, tree)
+    ctx = Context(source, tree, outside)
     passes = {**globals(), "check_workloads": workload_check.check_workloads}
     try:
         for name in PASSES:
@@ -580,15 +579,6 @@ def check(tree: ast.SpecFile, source: Source) -> Checked:
         except SpecError as err:
             raise err.with_source(source) from None
     return Checked(spec, tuple(ctx.warnings))
-
-
-def check_source(source: Source) -> ir.Spec:
-    return check(parse(source), source).spec
-
-
-def compile_file(path: str) -> ir.Spec:
-    """Read, parse and check a spec file into IR; raises SpecError or InputError."""
-    return check_source(read_source(path))
 
 
 @contextlib.contextmanager

@@ -420,3 +420,16 @@ def _first_in(nodes, name, scope):
         if found:
             return found
     return None
+
+
+def field_shape(ctx, ttype: ast.TensorType) -> tuple[ir.Expr, ...]:
+    """The dimensions of a field's (or a state table's) type: ints over params and static lets."""
+    check_rank(ttype)
+    refuse_bounded(ttype, "an instance field")
+    dims = []
+    for d in ttype.dims:
+        x = ctx.exprs.check(d, ctx.scope())
+        if x.dtype != "int":
+            raise SpecError(f"a dimension must be an int, but this is {x.dtype}", d.span)
+        dims.append(x)
+    return tuple(dims)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from adrs_spec.lang import ir
 from adrs_spec.errors import SpecError, Span
 from adrs_spec.frontend import ast
+from adrs_spec.frontend.expressions import field_shape, refuse_bounded
 
 
 
@@ -79,11 +80,8 @@ def _check_let_vars(vars_) -> None:
 
 
 def _state(ctx, s: ast.StateDecl) -> ir.StateVar:
-    from adrs_spec.frontend.check import _shape
-    from adrs_spec.frontend.expressions import refuse_bounded
-
     refuse_bounded(s.type, "a state table")
-    shape = _shape(ctx, s.type)
+    shape = field_shape(ctx, s.type)
     init = ctx.exprs.check(s.init, ctx.scope())
     return ir.StateVar(s.name, s.type.dtype, shape, _converted(init, s.type.dtype, "the initial value"), s.name_span)
 

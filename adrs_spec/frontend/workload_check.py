@@ -13,11 +13,6 @@ from adrs_spec.frontend.expressions import Scope, check_rank, refuse_bounded, su
 from adrs_spec.lang.statics import StaticDivisionByZero, StaticError, eval_static
 
 
-def _generators():
-    from adrs_spec.workloads.generators import GENERATORS
-    return GENERATORS
-
-
 def _at_defaults(ctx, x: ir.Expr, what: str):
     """The value of `x` at the params' defaults, or None when it is not known before a case
     is drawn (a param without a default, a workload local, a zero divisor)."""
@@ -68,7 +63,7 @@ def _is_float(value: ir.Value) -> bool:
 
 
 def _check_trace(ctx, t: ast.WTrace, scope: Scope) -> ir.Trace:
-    gens = _generators()
+    gens = ctx.outside.generators
     if t.generator not in gens:
         raise SpecError(f"unknown generator `{t.generator}`", t.generator_span,
                         notes=suggest(t.generator, gens) or (f"generators are {', '.join(sorted(gens))}",))
@@ -76,9 +71,9 @@ def _check_trace(ctx, t: ast.WTrace, scope: Scope) -> ir.Trace:
     seen = set()
     args = []
     for arg in t.args:
-        if arg.name not in gen.params:
+        if arg.name not in gen:
             raise SpecError(f"generator `{t.generator}` has no parameter `{arg.name}`", arg.name_span,
-                            notes=suggest(arg.name, gen.params) or (f"its parameters are {', '.join(gen.params)}",))
+                            notes=suggest(arg.name, gen) or (f"its parameters are {', '.join(gen)}",))
         if arg.name in seen:
             raise SpecError(f"parameter `{arg.name}` is given twice", arg.name_span)
         seen.add(arg.name)
@@ -176,14 +171,12 @@ def _check_workload(ctx, w: ast.WorkloadDecl) -> ir.Workload:
 
 def _check_cases(ctx, s: ast.WCases) -> ir.Expr:
     """`cases N`: an int over params and static lets (fixed before any case is drawn)."""
-    from adrs_spec.workloads.build import MAX_CASES
-
     x = ctx.exprs.check(s.expr, ctx.scope())
     if x.dtype != "int":
         raise SpecError("`cases` needs an int", s.expr.span)
     count = _at_defaults(ctx, x, "`cases`")
-    if count is not None and not 1 <= count <= MAX_CASES:
-        raise SpecError(f"`cases` is {count}; a workload has 1 to {MAX_CASES} cases", s.expr.span)
+    if count is not None and not 1 <= count <= ctx.outside.max_cases:
+        raise SpecError(f"`cases` is {count}; a workload has 1 to {ctx.outside.max_cases} cases", s.expr.span)
     return x
 
 
@@ -194,8 +187,8 @@ def _check_holdout(ctx, h: ast.HoldoutDecl, workloads: dict) -> ir.Holdout:
                         notes=suggest(h.base, workloads) or ("a holdout shifts a declared workload",))
     settable = {p.name for p in ctx.params} | {a.name for a in base.assigns}
     settable |= {a.name for t in base.traces for a in t.args}
-    gens = _generators()
-    settable |= {n for t in base.traces for n in gens[t.generator].params}
+    gens = ctx.outside.generators
+    settable |= {n for t in base.traces for n in gens[t.generator]}
     locals_ = {a.name: "float" if _is_float(a.value) else "int" for a in base.assigns if a.name not in ctx.statics}
     overrides = []
     for item in h.items:

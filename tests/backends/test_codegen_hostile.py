@@ -8,7 +8,7 @@ from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.compile import check_python, compile_spec
 from adrs_spec.errors import CompilerBug, Source
 from adrs_spec.evaluator import Evaluator, compile_in_memory
-from adrs_spec.frontend.check import check_source
+from adrs_spec.compile import check_source
 from adrs_spec.lang.statics import bind
 from conftest import small_eplb_text
 

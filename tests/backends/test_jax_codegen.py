@@ -13,7 +13,7 @@ from adrs_spec.backends.jax.codegen import generate, module_source
 from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.errors import Source
 from adrs_spec.evaluator import Evaluator, compile_in_memory
-from adrs_spec.frontend.check import check_source, compile_file
+from adrs_spec.compile import check_source, compile_file
 from adrs_spec.lang.statics import bind
 from conftest import ROOT, small_eplb_text
 

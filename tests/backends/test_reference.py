@@ -9,7 +9,7 @@ from adrs_spec.lang import scoring
 from adrs_spec.backends.reference import ops
 from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.errors import InputError, Source
-from adrs_spec.frontend.check import check_source, compile_file
+from adrs_spec.compile import check_source, compile_file
 from adrs_spec.lang.statics import bind
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

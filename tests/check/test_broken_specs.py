@@ -10,7 +10,7 @@ import pytest
 from adrs_spec.backends.z3.checks import check_spec
 from adrs_spec.backends.z3.verdicts import Verdict
 from adrs_spec.checking import check_files, described
-from adrs_spec.frontend.check import compile_file
+from adrs_spec.compile import compile_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 P, R, U, S = Verdict.PROVED, Verdict.REFUTED, Verdict.UNKNOWN, Verdict.SKIPPED

@@ -10,7 +10,7 @@ from adrs_spec.backends.reference.interpreter import Interpreter
 from adrs_spec.backends.z3.checks import check_spec
 from adrs_spec.backends.z3.verdicts import Verdict
 from adrs_spec.errors import Source
-from adrs_spec.frontend.check import check_source, compile_file
+from adrs_spec.compile import check_source, compile_file
 from adrs_spec.lang.statics import bind
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

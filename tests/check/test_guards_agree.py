@@ -21,7 +21,7 @@ from adrs_spec.backends.z3 import sizes
 from adrs_spec.backends.z3.checks import check_spec
 from adrs_spec.backends.z3.encode import Encoding
 from adrs_spec.evaluator import Evaluator, compile_in_memory
-from adrs_spec.frontend.check import compile_file
+from adrs_spec.compile import compile_file
 from adrs_spec.lang.statics import bind, shape_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

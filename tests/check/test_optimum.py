@@ -7,7 +7,7 @@ import pytest
 from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.backends.z3.optimum import optimum
 from adrs_spec.backends.z3.verdicts import Verdict
-from adrs_spec.frontend.check import compile_file
+from adrs_spec.compile import compile_file
 from adrs_spec.lang.statics import bind
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -3,7 +3,7 @@ every kind of failure."""
 from adrs_spec.backends.z3.shapes import shape_tuples
 from adrs_spec.backends.z3.verdicts import Verdict
 from adrs_spec.errors import Source
-from adrs_spec.frontend.check import check_source
+from adrs_spec.compile import check_source
 
 
 def spec_with(params: str, requires: str):

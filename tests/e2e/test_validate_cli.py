@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from adrs_spec.frontend.check import compile_file
+from adrs_spec.compile import compile_file
 from adrs_spec.lang.statics import bind
 from adrs_spec.workloads.build import build
 from conftest import ROOT, run_cli

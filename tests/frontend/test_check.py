@@ -3,7 +3,7 @@ import pytest
 
 from adrs_spec.lang import ir
 from adrs_spec.errors import Source, SpecError
-from adrs_spec.frontend.check import check, compile_file
+from adrs_spec.compile import check, compile_file
 from adrs_spec.frontend.parser import parse
 from adrs_spec.lang.statics import bind, shapes
 

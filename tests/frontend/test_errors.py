@@ -2,7 +2,7 @@
 import pytest
 
 from adrs_spec.errors import Source, SpecError
-from adrs_spec.frontend.check import check
+from adrs_spec.compile import check
 from adrs_spec.frontend.parser import parse
 
 BASE = 'spec toy "A toy"\nparam n: int = 4 in 1 .. 10\nparam k: int = 2\nrequire n % k == 0\nlet half = n // k\ninstance {\n  observe load: float[n] >= 0\n  hidden  future: float[n] >= 0\n}\npolicy assign(load, k) -> slot: int[n], share: float[n]\ninvariant in_range: forall i: 0 <= slot[i] < k\nlet bin_load[b in 0 .. k] = sum(i where slot[i] == b: future[i])\nmetric balance = mean(b: bin_load[b]) / max(b: bin_load[b])\nobjective maximize balance\nscore 100 * balance\n'

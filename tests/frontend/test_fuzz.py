@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from adrs_spec.backends.jax.codegen import generate
 from adrs_spec.compile import check_python
 from adrs_spec.errors import NOWHERE, InputError, Source, SpecError
-from adrs_spec.frontend.check import check
+from adrs_spec.compile import check
 from adrs_spec.frontend.parser import parse
 from conftest import ROOT
 

@@ -4,7 +4,7 @@ static arithmetic that would never finish, too many axes, odd line endings."""
 import pytest
 
 from adrs_spec.errors import Source
-from adrs_spec.frontend.check import check
+from adrs_spec.compile import check
 from adrs_spec.frontend.parser import MAX_NESTING, parse
 from adrs_spec.backends.jax.codegen import generate
 from test_errors import BASE, WORKLOAD, render_error

@@ -2,7 +2,7 @@
 import pytest
 
 from adrs_spec.errors import Source, SpecError
-from adrs_spec.frontend.check import check
+from adrs_spec.compile import check
 from adrs_spec.frontend.parser import parse
 
 BASE = ('spec seq "A sequence"\nparam n: int = 4 in 1 .. 10\ninstance {\n  observe size: int[n] >= 0\n}\n'

@@ -12,7 +12,7 @@ from adrs_spec.lang import scoring
 from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.errors import InputError, Source
 from adrs_spec.evaluator import Evaluator, load_generated
-from adrs_spec.frontend.check import check_source, compile_file
+from adrs_spec.compile import check_source, compile_file
 from adrs_spec.lang.statics import bind
 from adrs_spec.workloads.generators import GENERATORS
 from adrs_spec.workloads.txn_json import load_txn_workload, parse_txn_workload

@@ -1,7 +1,7 @@
 """Prompts are generated from the spec and show training results only."""
 import os
 
-from adrs_spec.frontend.check import check_source
+from adrs_spec.compile import check_source
 from adrs_spec.frontend.parser import read_source
 from adrs_spec.runtime.prompts import build_prompt, describe_feedback, problem_statement
 

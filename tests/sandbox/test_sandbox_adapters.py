@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from adrs_spec.errors import InputError, SpecError
-from adrs_spec.frontend.check import compile_file
+from adrs_spec.compile import compile_file
 from adrs_spec.validate_run import render_report, run_validation
 from conftest import ROOT
 

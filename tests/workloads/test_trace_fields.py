@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adrs_spec.errors import InputError
-from adrs_spec.frontend.check import compile_file
+from adrs_spec.compile import compile_file
 from adrs_spec.validate_run import workload_sets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -51,7 +51,7 @@ def time_limit(seconds: float):
 def eplb():
     from conftest import small_eplb_text
     from adrs_spec.errors import Source
-    from adrs_spec.frontend.check import check_source
+    from adrs_spec.compile import check_source
 
     spec = check_source(Source("eplb_small.adrs", small_eplb_text()))
     return spec, spec.workloads[0]

@@ -3,7 +3,7 @@ case is drawn: located errors before anything large is allocated, or the right v
 import pytest
 
 from adrs_spec.errors import Source, SpecError
-from adrs_spec.frontend.check import check_source
+from adrs_spec.compile import check_source
 from adrs_spec.workloads.build import build, format_bytes, memory_limit
 
 TOY = ('spec toy "A toy"\nparam n: int = 4 in 1 .. 10\nparam k: int = 2\nlet half = n // k\n'

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adrs_spec.errors import SpecError
-from adrs_spec.frontend.check import compile_file
+from adrs_spec.compile import compile_file
 from adrs_spec.workloads.build import build
 from adrs_spec.workloads.holdouts import holdout_sets, training_sets
 from adrs_spec.workloads.traces import load_vllm_expert_load
