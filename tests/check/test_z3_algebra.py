@@ -18,11 +18,15 @@ from adrs_spec.backends.z3.models import number
 from adrs_spec.backends.z3.values import IntAsReal, Linear, OneHot
 from adrs_spec.lang import operators as op
 from adrs_spec.lang.operators import PYTHON, Ext, python_float
+from edge_cases import FLOATS as EDGE_FLOATS
+from edge_cases import INTS
+
+# Z3's reals are exact: a product past float64's range is a large real, not inf (the table's
+# documented limit, "rounding is not modelled"), so the values near overflow are left out.
+FLOATS = [x for x in EDGE_FLOATS if not (math.isfinite(x) and abs(x) > 1e100)]
 
 Z3 = Z3Algebra()
-INTS = [-3, -1, 0, 1, 2, 4]
-FLOATS = [0.0, 0.5, -1.5, 2.0, 3.0, math.inf, -math.inf, math.nan]
-DOMAIN = list(range(-4, 6))
+DOMAIN = list(range(min(INTS), max(INTS) + 1))
 _names = itertools.count()
 
 
@@ -34,9 +38,9 @@ def symbolic_int(v: int, kind: str):
     if kind == "onehot":
         flags = [z3.Bool(f"oh{n}_{d}") for d in DOMAIN]
         return OneHot(tuple(zip(DOMAIN, flags))), [f if d == v else z3.Not(f) for d, f in zip(DOMAIN, flags)]
-    if kind == "linear":           # -4 + the number of true flags among 9
-        flags = [z3.Bool(f"lin{n}_{i}") for i in range(9)]
-        return Linear(tuple((f, 1) for f in flags), -4), [f if i < v + 4 else z3.Not(f) for i, f in enumerate(flags)]
+    if kind == "linear":           # the domain's least value + the number of true flags
+        lo, flags = DOMAIN[0], [z3.Bool(f"lin{n}_{i}") for i in range(len(DOMAIN) - 1)]
+        return Linear(tuple((f, 1) for f in flags), lo), [f if i < v - lo else z3.Not(f) for i, f in enumerate(flags)]
     x = z3.Int(f"i{n}")
     return x, [x == v]
 
@@ -45,7 +49,7 @@ def symbolic_float(v: float, kind: str):
     n = next(_names)
     if kind == "constant" or not math.isfinite(v):
         return op.constant(Z3, v), []
-    if kind == "int" and v.is_integer():
+    if kind == "int" and v.is_integer() and int(v) in DOMAIN:
         i, fixed = symbolic_int(int(v), "onehot")
         return Ext(IntAsReal(i)), fixed
     x = z3.Real(f"r{n}")
