@@ -373,7 +373,7 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
     """
     from adrs_spec import optima
     from adrs_spec.backends.z3.sizes import check_size_names, parse_size
-    from adrs_spec.frontend.check import compile_file
+    from adrs_spec.compile import compile_file
 
     ir_spec = compile_file(spec)
     given = parse_size(size)

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from adrs_spec import ir
+from adrs_spec.lang import ir
 from adrs_spec.errors import InputError, Span
 from adrs_spec.files import replace_files
 from adrs_spec.workloads.build import Group, WorkloadSet, build
@@ -58,7 +58,7 @@ def default_path(spec_path: str, spec: ir.Spec) -> str:
 
 def modelled_objective(spec: ir.Spec) -> int:
     """The index of the first objective that does not read `runtime`."""
-    from adrs_spec.backends.reference_eval import uses_runtime
+    from adrs_spec.lang.evaluate import uses_runtime
 
     for i, o in enumerate(spec.objectives):
         if not uses_runtime(o.expr):

@@ -24,7 +24,7 @@ sys.path.insert(0, ROOT)
 from adrs_spec import optima  # noqa: E402
 from adrs_spec.backends.z3.optimum import optimum  # noqa: E402
 from adrs_spec.backends.z3.verdicts import Verdict  # noqa: E402
-from adrs_spec.frontend.check import compile_file  # noqa: E402
+from adrs_spec.compile import compile_file  # noqa: E402
 
 CASES = [("specs/eplb.adrs", {"layers": 1, "experts": 6, "replicas": 8, "gpus": 4, "nodes": 2, "groups": 2}),
          ("specs/placement.adrs", {"gpus": 4, "models": 8})]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from adrs_spec import optima
-from adrs_spec.backends.reference import evaluate_instance
+from adrs_spec.backends.reference.instance import evaluate_instance
 from adrs_spec.backends.z3 import symmetry
 from adrs_spec.backends.z3.optimum import _Problem, optimum
 from adrs_spec.backends.z3.verdicts import Verdict
-from adrs_spec.frontend.check import compile_file
-from adrs_spec.statics import bind
+from adrs_spec.compile import compile_file
+from adrs_spec.lang.statics import bind
 from tests.conftest import ROOT, run_cli
 
 
