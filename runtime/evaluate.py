@@ -231,6 +231,23 @@ class CandidateEvaluator:
             os.unlink(path)
 
 
+    def optimality(self, code: str, optima, path: str, array: str | None = None) -> dict | None:
+        """How close the program comes to the proven optima of tiny instances (adrs_spec.optima.Gap
+        as a dict); None when it fails on them."""
+        from dataclasses import asdict
+
+        from adrs_spec import optima as tiny
+        from adrs_spec.validate import objective_values
+
+        program = self._write(code, "optimality")
+        try:
+            values, failure = objective_values(self.spec, self.evaluator, self.sandbox(array), program,
+                                               tiny.as_set(optima), optima.objective_index)
+        finally:
+            os.unlink(program)
+        return None if failure else asdict(tiny.gap(self.spec, optima, path, values))
+
+
 def array_of(path: str, default: str = "numpy") -> str:
     """The array library a shipped policy file is written against (torch/jax imports), for
     evaluating baselines with the interface they expect."""

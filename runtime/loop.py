@@ -398,7 +398,33 @@ class EvolveRun:
             holdout_results = self._holdouts([initial, best] + [p for p in top if p.id != best.id][
                 :max(s.evaluation.holdout_top - 1, 0)])
         baselines = self._baselines(holdouts and not self.interrupted and s.evaluation.baselines)
+        if holdouts and not self.interrupted:
+            self._optimality([initial, best], baselines)
         return self._summary(initial, best, holdout_results, baselines)
+
+    def _optimality(self, programs: list[Program], baselines: list[dict]) -> None:
+        """The gap to the proven optima of tiny instances stored beside the spec (adrs-spec
+        optima), for the initial and best programs and the baselines, when the spec has them."""
+        from adrs_spec import optima as tiny
+
+        path = tiny.default_path(self.spec_path, self.spec)
+        if not os.path.exists(path):
+            return
+        try:
+            stored = tiny.read(path, self.spec)
+        except InputError as err:
+            self.display.log(f"note: optimality gap skipped: {err}", show=False)
+            return
+        if not stored.proven:
+            return
+        for program in _unique(programs):
+            if program.status == "valid" and "optimality" not in program.metrics:
+                self.display.log(f"optimality: program {program.id} on {len(stored.proven)} tiny instances")
+                self.db.update_metrics(program.id, {"optimality": self.evaluator.optimality(program.code, stored, path)})
+        for baseline in baselines:
+            code = _read_program(baseline["path"])
+            array = array_of(baseline["path"], self.settings.evaluation.array)
+            baseline["optimality"] = self.evaluator.optimality(code, stored, path, array)
 
     def _holdouts(self, programs: list[Program]) -> dict[int, dict]:
         from adrs_spec.workloads.holdouts import holdout_sets
@@ -447,8 +473,10 @@ class EvolveRun:
 
         def entry(label: str, program: Program) -> dict:
             train = program.metrics.get("remeasured") or program.metrics.get("train", {})
+            program = self.db.get(program.id)
             return {"label": label, "id": program.id, "iteration": program.iteration, "status": program.status,
-                    "fitness": program.fitness, "train": train, "holdout": holdouts.get(program.id, {})}
+                    "fitness": program.fitness, "train": train, "holdout": holdouts.get(program.id, {}),
+                    "optimality": program.metrics.get("optimality")}
 
         rows = [entry("initial", initial)]
         if best.id != initial.id:

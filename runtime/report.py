@@ -113,6 +113,13 @@ def render_summary(summary: dict) -> str:
         shown = r if r[0] != last else ["", *r[1:]]
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(shown, widths)).rstrip())
         last = r[0] if r is not header else None
+    gaps = [(p["label"], p["optimality"]) for p in summary["programs"] if p.get("optimality")]
+    if gaps:
+        first = gaps[0][1]
+        lines += ["", f"  optimality ({first['objective']}) on {first['instances']} tiny instances with proven optima "
+                      f"({first['path']}), share of the optimum reached on average (worst):"]
+        lines += [f"    {label:<28} {g['mean_ratio']:.3f} ({g['worst_ratio']:.3f})" if g["mean_ratio"] is not None
+                  else f"    {label:<28} no valid output" for label, g in gaps]
     if summary.get("curve"):
         points = ", ".join(f"{n}: {v:.2f}" if v is not None else f"{n}: -" for n, v in summary["curve"])
         lines += ["", f"  best training fitness per {summary.get('curve_step', 25)} evaluations: {points}"]

@@ -175,3 +175,42 @@ def test_a_parent_the_mutator_cannot_change_is_a_rejected_attempt_not_a_crash(sm
     assert summary["evaluated"] == 0
     reasons = [a[2] for a in history(tmp_path / "run") if len(a) == 3]
     assert len(reasons) == 3 and all(r.startswith("the mutator found no change: no mutation") for r in reasons)
+
+
+def test_the_summary_gives_the_gap_to_the_optima_stored_beside_the_spec(small_spec, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from adrs_spec import optima
+    from adrs_spec.backends.reference.instance import evaluate_instance
+    from adrs_spec.compile import compile_file
+    from adrs_spec.lang.statics import bind
+    from adrs_spec.runtime.report import render_summary
+
+    folder = tmp_path / "specs"
+    shutil.copytree(os.path.join(ROOT, "specs", "placement", "policies"), folder / "placement" / "policies")
+    spec_path = str(folder / "placement.adrs")
+    shutil.copy(small_spec, spec_path)
+    spec = compile_file(spec_path)
+    stored = optima.compute(spec, {"gpus": 2, "models": 4}, 3, 0, 60)
+    optima.write(stored, optima.default_path(spec_path, spec))
+    assert len(stored.proven) == 3
+
+    run = load_settings(data={"seed": 0, "evaluation": {"workers": 1, "baselines": True, "remeasure_runs": 1},
+                              "stop": {"iterations": 2}})
+    summary = evolve(spec_path, run, str(tmp_path / "run"), None, {"initial": INITIAL}, quiet=True)
+    env = bind(spec, stored.params)
+    expected = []
+    for t in stored.proven:       # the initial program is round robin: model m on GPU m % 2
+        gpu_of = np.arange(4, dtype=np.int64) % 2
+        expected.append(t.value / evaluate_instance(spec, env, {**t.fields, "gpu_of": gpu_of}).metrics["max_kvpr"])
+    rows = {row["label"]: row for row in summary["programs"]}
+    initial = rows["initial"]["optimality"]
+    assert initial["instances"] == initial["valid"] == 3
+    assert initial["mean_ratio"] == pytest.approx(np.mean(expected), rel=1e-5)
+    assert rows["baseline round_robin.py"]["optimality"]["mean_ratio"] == pytest.approx(np.mean(expected), rel=1e-5)
+    assert rows["baseline greedy.py"]["optimality"]["instances"] == 3
+    text = render_summary(summary)
+    assert "optimality (minimize max_kvpr) on 3 tiny instances with proven optima" in text
+    assert f"    initial                      {np.mean(expected):.3f} ({min(expected):.3f})" in text
