@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 from adrs_spec.lang import ir
 from adrs_spec.errors import InputError, SpecError, Source, Span
 from adrs_spec.frontend import ast, steps
-from adrs_spec.frontend.expressions import ExprChecker, Scope, check_rank, field_shape, refuse_bounded, suggest
+from adrs_spec.frontend.expressions import ExprChecker, Scope, check_dims, check_rank, field_shape, refuse_bounded, suggest
 from adrs_spec.frontend.parser import parse, read_source
 from adrs_spec.lang.statics import StaticError, bind, eval_static
 
@@ -202,12 +202,7 @@ def _output(ctx: Context, o: ast.OutputDecl) -> ir.Tensor:
     """A policy output; a `<= bound` dimension needs a `pad` value of the output's dtype."""
     ttype = o.type
     check_rank(ttype)
-    shape = []
-    for d in ttype.dims:
-        x = ctx.exprs.check(d, ctx.scope())
-        if x.dtype != "int":
-            raise SpecError(f"a dimension must be an int, but this is {x.dtype}", d.span)
-        shape.append(x)
+    shape = check_dims(ctx, ttype)
     bounded = tuple(axis for axis, b in enumerate(ttype.bounded) if b)
     if bounded and o.pad is None:
         raise SpecError(f"`{o.name}` has a dimension of any width up to a bound, but no `pad` value",
@@ -217,7 +212,7 @@ def _output(ctx: Context, o: ast.OutputDecl) -> ir.Tensor:
         raise SpecError(f"`pad` is for an output with a dimension declared `<= bound`; `{o.name}` has none",
                         o.pad.span, notes=("write the dimension as `<= bound`, or drop the `pad`",))
     pad = _pad_value(ctx, o) if bounded else None
-    return ir.Tensor(o.name, "output", ttype.dtype, tuple(shape), o.name_span, bounded=bounded, pad=pad)
+    return ir.Tensor(o.name, "output", ttype.dtype, shape, o.name_span, bounded=bounded, pad=pad)
 
 
 def _pad_value(ctx: Context, o: ast.OutputDecl):

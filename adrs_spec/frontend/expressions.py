@@ -426,6 +426,11 @@ def field_shape(ctx, ttype: ast.TensorType) -> tuple[ir.Expr, ...]:
     """The dimensions of a field's (or a state table's) type: ints over params and static lets."""
     check_rank(ttype)
     refuse_bounded(ttype, "an instance field")
+    return check_dims(ctx, ttype)
+
+
+def check_dims(ctx, ttype: ast.TensorType) -> tuple[ir.Expr, ...]:
+    """A tensor type's dimensions, each checked to be an int expression."""
     dims = []
     for d in ttype.dims:
         x = ctx.exprs.check(d, ctx.scope())
