@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from adrs_spec.lang import ir
-from adrs_spec.errors import InputError, Span
+from adrs_spec.errors import InputError, Span, SpecError
 from adrs_spec.files import replace_files
 from adrs_spec.workloads.build import Group, WorkloadSet, build
 
@@ -74,7 +74,12 @@ def tiny_set(spec: ir.Spec, size: Mapping[str, int], count: int, seed: int) -> W
     workload = spec.workloads[0]
     span = workload.span or Span.point(1, 1)
     overrides = tuple(ir.Assign(k, ir.Const(int(v), "int", span), span) for k, v in size.items())
-    drawn = build(spec, workload, seed, name="tiny", overrides=overrides, kind="tiny")
+    try:
+        drawn = build(spec, workload, seed, name="tiny", overrides=overrides, kind="tiny")
+    except SpecError as err:            # the size does not fit the spec: the size is at fault
+        given = ", ".join(f"{k}={v}" for k, v in size.items())
+        raise InputError(f"--size {given}: {err.message}; give a size that meets the spec's `require`s "
+                         f"(params not given keep the workload's values, else their defaults)") from None
     if len(drawn.groups) != 1:
         raise InputError(f"--size leaves the params of workload `{workload.name}` varying ({len(drawn.groups)} "
                          f"groups); give every param that a range sets there")

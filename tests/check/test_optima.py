@@ -192,6 +192,9 @@ def test_optima_cli_then_validate_prints_the_gap(tmp_path, placement):
 def test_bad_optima_input_is_a_clear_error(tmp_path):
     code, _, stderr = run_cli("optima", "specs/placement.adrs", "--size", "gpu=2")
     assert code == 2 and "`gpu` is not an int param of `placement`" in stderr
+    code, _, stderr = run_cli("optima", "specs/eplb.adrs", "--size", "layers=1,experts=6,replicas=7,gpus=4,nodes=2,groups=2")
+    assert code == 2 and "--size layers=1, experts=6, replicas=7, gpus=4, nodes=2, groups=2: " in stderr
+    assert "requirement `replicas % gpus == 0` does not hold" in stderr and "Traceback" not in stderr
     broken = tmp_path / "optima.json"
     broken.write_text("{not json")
     code, _, stderr = run_cli("validate", "specs/placement.adrs", "specs/placement/policies/greedy.py",
