@@ -93,6 +93,8 @@ def _trace_archive(path: str, spec: ir.Spec, workload: ir.Workload) -> tuple[dic
     from adrs_spec.workloads import traces
 
     names = [t.name for t in workload.traces]
+    if path.endswith(".json"):
+        return _txn_workload(path, names, workload)
     if not path.endswith(".npz"):
         raise InputError(f"{path}: workload `{workload.name}` draws {len(names)} traces ({', '.join(names)}); "
                          f"give a .npz with one array per trace, named like it, or a folder with one file per trace")
@@ -122,6 +124,19 @@ def _trace_archive(path: str, spec: ir.Spec, workload: ir.Workload) -> tuple[dic
             raise InputError(f"{path}: `{name}` = {float(value)!r} is not a finite number")
         scalars[name] = float(value)
     return data, scalars
+
+
+def _txn_workload(path: str, names: list[str], workload: ir.Workload) -> tuple[dict, dict]:
+    """A transaction workload in the ADRS leaderboard's JSON format (adrs_spec.workloads.txn_json):
+    the traces key, write, offset and length, and the params txns, ops and keys they imply."""
+    from adrs_spec.workloads.txn_json import load_txn_workload
+
+    regular_file_size(path, "a transaction workload (.json)")
+    fields, params = load_txn_workload(path)
+    if sorted(names) != sorted(fields):
+        raise InputError(f"{path}: a transaction workload (.json) gives the traces {', '.join(fields)}, but workload "
+                         f"`{workload.name}` draws {', '.join(names)}; give a .npz with one array per trace instead")
+    return fields, {k: float(v) for k, v in params.items()}
 
 
 def _trace_folder(path: str, names: list[str], window: int, partial: str, notes: list[str] | None) -> dict:

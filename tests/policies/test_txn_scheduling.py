@@ -193,3 +193,20 @@ def test_generator_refuses_lengths_that_do_not_fit():
     from adrs_spec.workloads.generators import GeneratorError
     with pytest.raises(GeneratorError, match="do not fit in the trace's 4 operation slots"):
         GENERATORS["txn_keys"](np.random.default_rng(0), (5, 4), seed=1, keys=10, min_len=2, max_len=6)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_validate_reads_a_leaderboard_workload_file_as_its_trace(k):
+    from tests.conftest import run_cli
+
+    expected = json.load(open(os.path.join(FIXTURES, "makespans.json")))["workloads"][k - 1]
+    path = os.path.join(FIXTURES, f"workload_{k}.json")
+    code, stdout, stderr = run_cli("validate", "specs/txn_scheduling.adrs",
+                                   "specs/txn_scheduling/policies/sequential.py", "--trace", path, "--json")
+    assert code == 0, stderr
+    entry = json.loads(stdout)["sets"][0]
+    assert entry["name"] == f"workload_{k}.json" and entry["instances"] == entry["valid_instances"] == 1
+    # the identity order is the first order of the fixture; its makespan is the leaderboard's
+    assert entry["metrics"]["makespan"] == expected["makespans"][0] == entry["metrics"]["sequential"]
+    assert entry["metrics"]["longest"] == expected["longest"]
+
