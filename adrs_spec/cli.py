@@ -174,7 +174,8 @@ def workloads_cmd(spec: str, out_dir: str, seed: int, no_auto: bool) -> None:
 @click.option("--trace", "trace_file", type=click.Path(),
               help="Use a trace file (.npz, .csv, or vLLM expert-load.json) instead of generated training data; "
                    "for a workload that draws several traces, a .npz with one array per trace (named like it; "
-                   "0-d arrays set params) or a folder with one file per trace.")
+                   "0-d arrays set params) or a folder with one file per trace; for txn_scheduling, the ADRS "
+                   "leaderboard's workload .json.")
 @click.option("--window", default=100, show_default=True, type=click.IntRange(min=1),
               help="Forward passes per window in a vLLM trace.")
 @click.option("--partial-window", type=click.Choice(["score", "drop"]), default="score", show_default=True,
