@@ -291,9 +291,10 @@ def apply_rewrite(parent: str, rewrite: str) -> str:
 
 # ---- the entry point ----
 
-def _parses(child: str) -> None:
+def _parses(child: str) -> ast.Module:
+    """The parse of an edited program; EditError saying where it does not parse."""
     try:
-        ast.parse(child)
+        return ast.parse(child)
     except SyntaxError as err:
         line = (err.text or "").strip()
         shown = f": `{line}`" if line else ""
@@ -480,8 +481,7 @@ def apply_tree(parent: str, tree: ast.Module) -> str:
     child = "".join(lines)
     if not parent.endswith("\n") and child.endswith("\n"):
         child = child[:-1]
-    _parses(child)
-    if not same_tree(ast.parse(child), tree):
+    if not same_tree(_parses(child), tree):
         raise EditError("the changed program could not be written back faithfully")
     return child
 
