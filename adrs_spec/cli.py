@@ -62,14 +62,17 @@ def main() -> None:
 
     A spec (.adrs) declares params, the instance a policy sees, the policy's signature,
     invariants every output must satisfy, metrics, a score, and workloads. adrs-spec
-    compiles it into a vectorized JAX evaluator with guards, generates workloads and
-    holdouts, and validates hand-written policies in a sandbox.
+    compiles it into a vectorized JAX evaluator with guards, checks the spec with Z3,
+    generates workloads and holdouts, validates hand-written policies in a sandbox, and
+    evolves policies against the generated evaluator.
 
     \b
     Typical use:
       adrs-spec compile specs/eplb.adrs
+      adrs-spec check specs/eplb.adrs
       adrs-spec workloads specs/eplb.adrs --out data/eplb
       adrs-spec validate specs/eplb.adrs specs/eplb/policies/deepseek.py --array torch
+      adrs-spec evolve specs/eplb.adrs --iterations 300
 
     Exit codes: 0 ok, 1 the spec or policy is invalid, 2 a usage or input error.
     """
