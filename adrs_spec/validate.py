@@ -225,6 +225,7 @@ def objective_values(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: 
     """The objective's value per instance (None where a guard fails), or the policy's failure."""
     values: list[float | None] = []
     adapters = adapter_sources(spec)
+    objective = spec.objectives[objective_index]
     for group in wset.groups:
         run, _, _, results = run_group(spec, evaluator, sandbox, policy_path, group, adapters)
         if not run.ok:
@@ -232,8 +233,7 @@ def objective_values(spec: ir.Spec, evaluator, sandbox, policy_path: str, wset: 
         env = bind(spec, group.params, check=False)
         for result in results:
             passed = all(g.passed for g in result.guards)
-            values.append(scoring.evaluate_objectives(spec, result.metrics, None, env)[objective_index][1]
-                          if passed else None)
+            values.append(scoring.evaluate_objective(spec, objective, result.metrics, None, env) if passed else None)
     return values, None
 
 

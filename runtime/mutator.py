@@ -94,14 +94,6 @@ class Mutator:
             raise ValueError(f"unknown mutation kind(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_WEIGHTS)}")
         self.max_tries = max_tries
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
-        self._hashes: dict[str, str] = {}     # code -> code_hash, for the parents seen lately
-
-    def _hash(self, code: str) -> str:
-        if code not in self._hashes:
-            if len(self._hashes) >= 256:
-                self._hashes.pop(next(iter(self._hashes)))
-            self._hashes[code] = code_hash(code)
-        return self._hashes[code]
 
     def mutate(self, parent: str, others: Sequence[str], rng: random.Random) -> Mutation:
         """A child of `parent` (crossing over with `others` sometimes); EditError when no
@@ -111,8 +103,8 @@ class Mutator:
             ast.parse(parent)
         except SyntaxError as err:
             raise EditError(f"the program to mutate does not parse: {err.msg} at line {err.lineno}") from None
-        parent_hash = self._hash(parent)
-        mates = _parse_others(others, parent_hash, self._hash)
+        parent_hash = code_hash(parent)         # cached by code: parents recur
+        mates = _parse_others(others, parent_hash)
         counts, count_weights = zip(*MUTATIONS_PER_CHILD)
         for _ in range(self.max_tries):
             code, notes = parent, []
@@ -148,14 +140,14 @@ class Mutator:
             return None
 
 
-def _parse_others(others: Sequence[str], parent_hash: str, hash_of: Callable[[str], str]) -> list[ast.Module]:
+def _parse_others(others: Sequence[str], parent_hash: str) -> list[ast.Module]:
     mates = []
     for other in others:
         try:
             tree = ast.parse(other)
         except SyntaxError:
             continue
-        if hash_of(other) != parent_hash:
+        if code_hash(other) != parent_hash:
             mates.append(tree)
     return mates
 

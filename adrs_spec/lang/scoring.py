@@ -50,7 +50,13 @@ def evaluate_score(spec: ir.Spec, aggregated: Mapping[str, float], runtime_s: fl
 def evaluate_objectives(spec: ir.Spec, aggregated: Mapping[str, float], runtime_s: float | None,
                         env: Mapping[str, object] | None = None) -> list[tuple[str, float | None]]:
     """(direction, value) of each objective, in spec order; None where runtime is needed but missing."""
-    return [(o.direction, _evaluate(spec, o.expr, aggregated, runtime_s, env)) for o in spec.objectives]
+    return [(o.direction, evaluate_objective(spec, o, aggregated, runtime_s, env)) for o in spec.objectives]
+
+
+def evaluate_objective(spec: ir.Spec, objective: ir.Objective, metrics: Mapping[str, float],
+                       runtime_s: float | None, env: Mapping[str, object] | None = None) -> float | None:
+    """One objective's value; None where it reads runtime and none was measured."""
+    return _evaluate(spec, objective.expr, metrics, runtime_s, env)
 
 
 def check_bounds(spec: ir.Spec, metrics: Mapping[str, float], runtime_s: float | None,

@@ -434,6 +434,21 @@ def _make_evaluator(spec: ir.Spec) -> str:
     return _MAKE_EVALUATOR_IN_PARTS.replace("PARTS", str(parts))
 
 
+# The end of both forms of make_evaluator: check the batch, evaluate it in chunks.
+_EVALUATE = '''
+    def evaluate(instances: dict, outputs: dict) -> dict:
+        rt.check_batch(instances, FIELDS, expected, "instances")
+        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
+        rt.check_batch(outputs, OUTPUTS, expected, "outputs")
+        with rt.precision(dtype):       # float64: 64-bit mode here only, the process's config left alone
+            return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
+
+    evaluate.statics = s
+    evaluate.jitted = batched
+    evaluate.chunk = chunk
+    return evaluate'''
+
+
 _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str = "float32"):
     """evaluate(instances, outputs) over a batch: dicts of arrays (B, *shape) -> passed, witness, metrics.
     An output dimension declared `<= bound` may have any width (padded or cut to the bound).
@@ -450,18 +465,7 @@ _MAKE_EVALUATOR = '''def make_evaluator(params: dict | None = None, dtype: str =
         return per_instance(s, {**instance, **output})
 
     batched = jax.jit(jax.vmap(one))
-
-    def evaluate(instances: dict, outputs: dict) -> dict:
-        rt.check_batch(instances, FIELDS, expected, "instances")
-        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
-        rt.check_batch(outputs, OUTPUTS, expected, "outputs")
-        with rt.precision(dtype):       # float64: 64-bit mode here only, the process's config left alone
-            return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
-
-    evaluate.statics = s
-    evaluate.jitted = batched
-    evaluate.chunk = chunk
-    return evaluate'''
+''' + _EVALUATE
 
 
 _MAKE_EVALUATOR_IN_PARTS = '''def make_evaluator(params: dict | None = None, dtype: str = "float32"):
@@ -484,15 +488,4 @@ _MAKE_EVALUATOR_IN_PARTS = '''def make_evaluator(params: dict | None = None, dty
 
     def batched(instances: dict, outputs: dict) -> dict:
         return rt.merge_parts([one_part(instances, outputs) for one_part in parts])
-
-    def evaluate(instances: dict, outputs: dict) -> dict:
-        rt.check_batch(instances, FIELDS, expected, "instances")
-        outputs = rt.fit_outputs(outputs, BOUNDED, expected)
-        rt.check_batch(outputs, OUTPUTS, expected, "outputs")
-        with rt.precision(dtype):       # float64: 64-bit mode here only, the process's config left alone
-            return rt.evaluate_in_chunks(batched, instances, outputs, FIELDS, OUTPUTS, s, chunk)
-
-    evaluate.statics = s
-    evaluate.jitted = batched
-    evaluate.chunk = chunk
-    return evaluate'''
+''' + _EVALUATE

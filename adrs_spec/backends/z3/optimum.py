@@ -167,33 +167,30 @@ class _Problem:
 
     def _attain(self, full: z3.Solver, hint: Mapping[str, np.ndarray], deadline: float):
         """A model of the full problem with the outputs fixed to `hint`; None if not valid."""
-        fixed = []
-        for v in self.enc.variables:
-            if v.tensor not in hint or v.tensor not in {t.name for t in self.spec.outputs()}:
-                continue
-            fixed += _pin(self.enc, v, np.asarray(hint[v.tensor])[v.index])
+        outputs = {t.name for t in self.spec.outputs()}
+        fixed = [c for v in self.enc.variables if v.tensor in hint and v.tensor in outputs
+                 for c in _pin(self.enc, v, np.asarray(hint[v.tensor])[v.index])]
         out = solve(full, fixed, max(deadline - time.perf_counter(), 0.001))
         return out.model if out.status == "sat" else None
 
 
 def _reads(spec: ir.Spec, e: ir.Expr) -> set[str]:
-    """The tensors `e` reads, through the lets and metrics it uses."""
+    """The tensors `e` reads, through the lets (step blocks included) and metrics it uses."""
     lets = {name: let for let in spec.lets
             for name in (let.provides() if isinstance(let, ir.Step) else (let.name,))}
     metrics = {m.name: m.expr for m in spec.metrics}
     seen: set[str] = set()
+    seen_metrics: set[str] = set()
     todo = [e]
     while todo:
         x = todo.pop()
         if isinstance(x, ir.Read) and x.tensor not in seen:
             seen.add(x.tensor)
             let = lets.get(x.tensor)
-            if isinstance(let, ir.TensorLet):
-                todo.append(let.body)
-            elif let is not None:           # a step block: assume it reads everything
-                seen |= {t.name for t in spec.tensors}
-        elif isinstance(x, ir.MetricRef) and "metric " + x.name not in seen:
-            seen.add("metric " + x.name)
+            if let is not None:
+                todo += ir.step_exprs(let) if isinstance(let, ir.Step) else [let.body]
+        elif isinstance(x, ir.MetricRef) and x.name not in seen_metrics:
+            seen_metrics.add(x.name)
             todo.append(metrics[x.name])
         todo.extend(ir.children(x))
     return seen

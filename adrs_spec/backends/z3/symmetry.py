@@ -61,7 +61,6 @@ class Finder:
         self.per_query_s = per_query_s
         self.solver = z3.Solver()
         self.solver.add(*self.flat)
-        self.queries = 0
 
     def harmless(self, substitution: list[tuple]) -> bool:
         """No valid output changes validity or value under the swap (proven; False if not proven)."""
@@ -77,7 +76,6 @@ class Finder:
                 differs.append(t != u)
         if not differs:
             return True
-        self.queries += 1
         self.solver.push()
         try:
             self.solver.add(z3.Or(*differs))
@@ -107,12 +105,10 @@ def _positions(finder: Finder, name: str, elements) -> list[Symmetry]:
     def swap(pairs) -> list[tuple]:
         sub = []
         for a, b in pairs:
-            for v in flags[a].keys() & flags[b].keys():
+            for v in flags[a]:             # every element of one output has the same domain
                 sub += [(flags[a][v], flags[b][v]), (flags[b][v], flags[a][v])]
         return sub
 
-    if flags[0].keys() != flags[-1].keys():
-        return []
     runs, start = [], 0
     for i in range(n - 1):
         if not finder.harmless(swap([(i, i + 1)])):
@@ -135,7 +131,7 @@ def _positions(finder: Finder, name: str, elements) -> list[Symmetry]:
 
 def _values(finder: Finder, name: str, elements) -> list[Symmetry]:
     flags = [dict(x.pairs) for x in elements.flat]
-    domain = sorted(set.intersection(*(set(f) for f in flags)))
+    domain = sorted(flags[0])               # every element of one output has the same domain
 
     def swap(v: int, w: int) -> list[tuple]:
         return [pair for f in flags for pair in ((f[v], f[w]), (f[w], f[v]))]
