@@ -399,7 +399,12 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
         result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show)
     except KeyboardInterrupt:
         kept = len(done[0].instances) if done else 0
-        _fail(f"interrupted: {kept} of {count} instances written to {path}", 130)
+        click.echo(f"interrupted: {kept} of {count} instances written to {path}", err=True)
+        # Ctrl-C can land while Z3 terms are being built; a normal exit would then let their
+        # half-made objects complain at collection. The file is written (atomically) already.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     proven = len(result.proven)
     click.echo(f"{proven} of {len(result.instances)} optima proven ({result.objective}) -> {path}")
 
