@@ -55,6 +55,57 @@ def _writing(out_dir: str):
                          f"write to with --out") from None
 
 
+class _Interrupt:
+    """Ctrl-C that cannot be lost.
+
+    Python delivers SIGINT as a KeyboardInterrupt raised in whatever bytecode runs next; when
+    that is a finalizer (a Z3 term being collected, say) the exception is printed as
+    "Exception ignored" and dropped, and the run goes on as if nothing was pressed. Here the
+    press is also remembered: `checkpoint()` raises it at the next safe point, `critical()`
+    defers it past a section that must not be cut (writing what was found), and a dropped
+    one prints nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._deferring = 0
+
+    def _on_signal(self, signum, frame) -> None:
+        self.requested = True
+        if not self._deferring:
+            raise KeyboardInterrupt
+
+    def _unraisable(self, hook):
+        def quiet(unraisable) -> None:
+            if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+                hook(unraisable)
+        return quiet
+
+    @contextlib.contextmanager
+    def installed(self):
+        import signal
+        previous, hook = signal.signal(signal.SIGINT, self._on_signal), sys.unraisablehook
+        sys.unraisablehook = self._unraisable(hook)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            sys.unraisablehook = hook
+
+    @contextlib.contextmanager
+    def critical(self):
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        if self.requested and not self._deferring:
+            raise KeyboardInterrupt
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="adrs-spec")
 def main() -> None:
@@ -385,18 +436,22 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
     path = out_path or optima.default_path(spec, ir_spec)
 
     done: list = []
+    interrupt = _Interrupt()
 
     def show(i: int, t, so_far) -> None:
-        value = "-" if t.value is None else f"{t.value:.6g}"
-        click.echo(f"  {i + 1:3d}  {t.label:<20}  {t.verdict:<8}  {value:>12}  {t.seconds:6.1f} s")
-        with _writing(os.path.dirname(path) or "."):
-            optima.write(so_far, path)         # an interrupted run keeps what it found
-        done[:] = [so_far]
+        with interrupt.critical():             # what is written and what is said agree
+            value = "-" if t.value is None else f"{t.value:.6g}"
+            click.echo(f"  {i + 1:3d}  {t.label:<20}  {t.verdict:<8}  {value:>12}  {t.seconds:6.1f} s")
+            with _writing(os.path.dirname(path) or "."):
+                optima.write(so_far, path)     # an interrupted run keeps what it found
+            done[:] = [so_far]
 
     click.echo(f"optima of {spec} at {', '.join(f'{k}={v}' for k, v in given.items())} "
                f"(up to {timeout_s:g} s per instance)")
     try:
-        result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show)
+        with interrupt.installed():
+            result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show)
+            interrupt.checkpoint()
     except KeyboardInterrupt:
         kept = len(done[0].instances) if done else 0
         click.echo(f"interrupted: {kept} of {count} instances written to {path}", err=True)
