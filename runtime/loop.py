@@ -132,7 +132,8 @@ class EvolveRun:
             self.display.log(f"isolation: {isolation}")
         if s.uses_llm:
             self.llm = _make_client(s, float(self.db.get_meta("spent_usd", 0.0)))
-            self.problem = prompts.problem_statement(self.spec, read_source(self.spec_path))
+            self.problem = prompts.problem_statement(self.spec, read_source(self.spec_path),
+                                                     _interfaces(self.spec))
         else:
             from adrs_spec.runtime.mutator import Mutator
 
@@ -524,6 +525,15 @@ def _instructions(mode: str) -> str:
         return edits.edit_instructions(mode)
     except TypeError:
         return edits.edit_instructions()
+
+
+def _interfaces(spec) -> list:
+    """The public interfaces of the spec's adapters (a missing adapter is left out: validate
+    reports it when a program uses it)."""
+    from adrs_spec.sandbox.adapters import interface
+    from adrs_spec.validate import adapter_sources
+
+    return [interface(a.name, a.source) for a in adapter_sources(spec) if a.problem is None]
 
 
 def _make_client(settings: Settings, spent: float):

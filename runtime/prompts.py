@@ -16,6 +16,7 @@ from typing import Sequence
 from adrs_spec.lang import ir
 from adrs_spec.errors import Source
 from adrs_spec.lang.statics import bind, shape_of
+from adrs_spec.sandbox.adapters import Interface
 
 SYSTEM_TEMPLATE = """You are an expert systems researcher and Python programmer. You improve a policy \
 program for the problem below. Every output must satisfy the invariants exactly: an output that breaks \
@@ -46,11 +47,12 @@ class Prompt:
     user: str
 
 
-def problem_statement(spec: ir.Spec, source: Source) -> str:
-    """The problem, from the spec: what the policy receives and returns, what a valid output
-    is, and how it is scored."""
+def problem_statement(spec: ir.Spec, source: Source, interfaces: Sequence[Interface] = ()) -> str:
+    """The problem, from the spec: what the policy receives and returns (and the public
+    interfaces its adapters accept instead), what a valid output is, and how it is scored."""
     parts = [f"# Problem: {spec.title or spec.name}", _lead_comment(source), _signature(spec),
-             _invariants(spec, source), _simulator(spec, source), _scoring(spec, source)]
+             _interfaces(spec, interfaces), _invariants(spec, source), _simulator(spec, source),
+             _scoring(spec, source)]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -86,6 +88,23 @@ def _signature(spec: ir.Spec) -> str:
                      f"it decides from what it observes.")
     lines.append("Shapes are written over the spec's params; [..] gives their sizes at the defaults, but read "
                  "sizes from the inputs, never hard-code them (other shapes are tested too).")
+    return "\n".join(lines)
+
+
+def _interfaces(spec: ir.Spec, interfaces: Sequence[Interface]) -> str:
+    """The public interfaces a program may define instead of the spec's function."""
+    if not interfaces:
+        return ""
+    lines = ["## Or: a public interface",
+             f"Instead of `{spec.policy.name}`, the program may define one of these; the evaluator then calls "
+             "it through the spec's adapter, which converts the arguments and the result. Keep the interface "
+             "the current program uses."]
+    for i in interfaces:
+        arguments = "" if i.arguments is None else ", ".join(i.arguments)
+        lines.append(f"- `{i.function}({arguments})` (adapter `{i.adapter}`)"
+                     + (":" if i.description else ""))
+        if i.description:
+            lines.append(_indent(i.description))
     return "\n".join(lines)
 
 

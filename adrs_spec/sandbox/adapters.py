@@ -92,6 +92,38 @@ def read_adapter(path: str, display: str | None = None) -> str:
     return source
 
 
+@dataclass(frozen=True)
+class Interface:
+    """The public interface an adapter offers, as a prompt describes it: the function a policy
+    file may define instead of the spec's, its arguments when the adapter names them, and the
+    adapter's docstring (what the arguments hold and what to return)."""
+
+    adapter: str
+    function: str
+    arguments: tuple[str, ...] | None
+    description: str
+
+
+def interface(name: str, source: str) -> Interface:
+    """The interface of the adapter `name` whose (already checked, see read_adapter) source is
+    `source`, read without running it."""
+    tree = ast.parse(source)
+    values = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    values[target.id] = node.value
+    try:
+        arguments = ast.literal_eval(values["ARGUMENTS"]) if "ARGUMENTS" in values else None
+    except ValueError:
+        arguments = None
+    if not (isinstance(arguments, (tuple, list)) and all(isinstance(a, str) for a in arguments)):
+        arguments = None
+    return Interface(name, ast.literal_eval(values["FUNCTION"]), None if arguments is None else tuple(arguments),
+                     (ast.get_docstring(tree) or "").strip())
+
+
 class AdapterError(Exception):
     """The adapter itself failed (loading, or building a call): message and detail say how."""
 

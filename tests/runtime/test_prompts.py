@@ -50,3 +50,29 @@ def test_templates_can_be_overridden():
     prompt = build_prompt("P", "code", {}, None, {}, [], "E", context="mind the GPUs",
                           system_template="{problem}|{context}|{edit_instructions}", user_template="<{parent}>")
     assert prompt.system == "P|\n## Notes from the user\nmind the GPUs\n|E" and prompt.user == "<code>"
+
+
+def test_a_spec_with_an_adapter_offers_its_public_interface_in_the_problem_statement():
+    from adrs_spec.runtime.loop import _interfaces
+
+    path = os.path.join(ROOT, "specs", "txn_scheduling.adrs")
+    source = read_source(path)
+    spec = check_source(source)
+    text = problem_statement(spec, source, _interfaces(spec))
+    assert "A Python file defining `schedule(key, write, offset, length)`" in text
+    assert "Instead of `schedule`, the program may define one of these" in text
+    assert "- `get_best_schedule(workload, num_seqs)` (adapter `leaderboard`):" in text
+    assert "    the makespan of a sequence (a prefix too) by the spec's own executor" in text   # its docstring
+    assert text.index("## Or: a public interface") < text.index("## Invariants")
+    spec, source = eplb()
+    assert _interfaces(spec) == [] and "public interface" not in problem_statement(spec, source)
+
+
+def test_an_adapter_interface_is_read_without_running_the_adapter():
+    from adrs_spec.sandbox.adapters import Interface, interface
+
+    bare = 'FUNCTION = "solve"\nraise SystemExit("never run")\ndef inputs(a):\n    return (a,), None\n' \
+           'def outputs(result, state):\n    return result\n'
+    assert interface("bare", bare) == Interface("bare", "solve", None, "")
+    named = '"""Solves it.\n\nTakes `xs`."""\nFUNCTION = "solve"\nARGUMENTS = ("xs", "k")\n' + bare.split("\n", 2)[2]
+    assert interface("named", named) == Interface("named", "solve", ("xs", "k"), "Solves it.\n\nTakes `xs`.")
