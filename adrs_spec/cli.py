@@ -55,57 +55,6 @@ def _writing(out_dir: str):
                          f"write to with --out") from None
 
 
-class _Interrupt:
-    """Ctrl-C that cannot be lost.
-
-    Python delivers SIGINT as a KeyboardInterrupt raised in whatever bytecode runs next; when
-    that is a finalizer (a Z3 term being collected, say) the exception is printed as
-    "Exception ignored" and dropped, and the run goes on as if nothing was pressed. Here the
-    press is also remembered: `checkpoint()` raises it at the next safe point, `critical()`
-    defers it past a section that must not be cut (writing what was found), and a dropped
-    one prints nothing.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._deferring = 0
-
-    def _on_signal(self, signum, frame) -> None:
-        self.requested = True
-        if not self._deferring:
-            raise KeyboardInterrupt
-
-    def _unraisable(self, hook):
-        def quiet(unraisable) -> None:
-            if not isinstance(unraisable.exc_value, KeyboardInterrupt):
-                hook(unraisable)
-        return quiet
-
-    @contextlib.contextmanager
-    def installed(self):
-        import signal
-        previous, hook = signal.signal(signal.SIGINT, self._on_signal), sys.unraisablehook
-        sys.unraisablehook = self._unraisable(hook)
-        try:
-            yield self
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            sys.unraisablehook = hook
-
-    @contextlib.contextmanager
-    def critical(self):
-        self._deferring += 1
-        try:
-            yield
-        finally:
-            self._deferring -= 1
-        self.checkpoint()
-
-    def checkpoint(self) -> None:
-        if self.requested and not self._deferring:
-            raise KeyboardInterrupt
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="adrs-spec")
 def main() -> None:
@@ -397,9 +346,20 @@ def check_cmd(specs: tuple[str, ...], as_json: bool, timeout_s: float, size: str
     solver ran out of time), SKIPPED (a construct the encoding does not express). Exit 1 if
     any check is REFUTED, 2 for bad input, 0 otherwise.
     """
+    from adrs_spec.backends.z3.solve import wait as solver_wait
     from adrs_spec.checking import check_files
+    from adrs_spec.interrupt import Interrupt
 
-    sys.exit(check_files(specs, size, timeout_s, as_json, click.echo))
+    interrupt = Interrupt(safe=[solver_wait.__code__])
+    try:
+        with interrupt.installed():
+            code = check_files(specs, size, timeout_s, as_json, click.echo)
+            interrupt.checkpoint()
+    except Exception:
+        if interrupt.requested:        # the solver, stopped mid-way, may answer with an error
+            raise KeyboardInterrupt from None
+        raise
+    sys.exit(code)
 
 
 @main.command("optima")
@@ -414,8 +374,11 @@ def check_cmd(specs: tuple[str, ...], as_json: bool, timeout_s: float, size: str
               help="Seconds per instance; one that runs out keeps its best output as a bound, not an optimum.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Where to write  [default: SPEC_DIR/NAME/optima.json, where validate looks].")
+@click.option("--force", is_flag=True,
+              help="Replace the file at --out even if it holds the optima of another size, seed or spec.")
 @user_errors
-def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, out_path: str | None) -> None:
+def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, out_path: str | None,
+               force: bool) -> None:
     """Exact optima of tiny instances, for the optimality gap that `validate` prints.
 
     Draws instances of SPEC's first workload at the tiny --size and has Z3 find, for each,
@@ -425,23 +388,42 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
     instance whose proof does not finish within --timeout is written as UNKNOWN and left
     out of the gap. Sizes that finish in seconds: EPLB with 6 experts, 8 replicas on 4 GPUs;
     placement with 8 models on 4 GPUs.
+
+    Rerunning the same command (same size and seed) keeps the instances a stopped or shorter
+    run finished and searches only the rest; a file holding another run's optima is replaced
+    only with --force.
     """
     from adrs_spec import optima
     from adrs_spec.backends.z3.sizes import check_size_names, parse_size
+    from adrs_spec.backends.z3.solve import wait as solver_wait
+    from adrs_spec.interrupt import Interrupt
     from adrs_spec.compile import compile_file
 
     ir_spec = compile_file(spec)
     given = parse_size(size)
     check_size_names(ir_spec, given)
     path = out_path or optima.default_path(spec, ir_spec)
+    previous = None
+    if os.path.exists(path):
+        try:
+            previous = optima.read(path, ir_spec)
+            problem = optima.conflict(previous, ir_spec, given, seed)
+        except InputError as err:
+            problem = f"something this command cannot reuse ({str(err).removeprefix(f'{path}: ')})"
+        if problem and not force:
+            raise InputError(f"{path} already holds {problem}; give --out FILE to write elsewhere, "
+                             f"or --force to replace it")
+        if problem:
+            previous = None
 
     done: list = []
-    interrupt = _Interrupt()
+    interrupt = Interrupt(safe=[solver_wait.__code__])
 
-    def show(i: int, t, so_far) -> None:
+    def show(i: int, t, so_far, kept: bool) -> None:
         with interrupt.critical():             # what is written and what is said agree
             value = "-" if t.value is None else f"{t.value:.6g}"
-            click.echo(f"  {i + 1:3d}  {t.label:<20}  {t.verdict:<8}  {value:>12}  {t.seconds:6.1f} s")
+            took = "kept" if kept else f"{t.seconds:6.1f} s"
+            click.echo(f"  {i + 1:3d}  {t.label:<20}  {t.verdict:<8}  {value:>12}  {took:>8}")
             with _writing(os.path.dirname(path) or "."):
                 optima.write(so_far, path)     # an interrupted run keeps what it found
             done[:] = [so_far]
@@ -450,7 +432,12 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
                f"(up to {timeout_s:g} s per instance)")
     try:
         with interrupt.installed():
-            result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show)
+            try:
+                result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show, previous=previous)
+            except Exception:
+                if interrupt.requested:    # the solver, stopped mid-way, may answer with an error
+                    raise KeyboardInterrupt from None
+                raise
             interrupt.checkpoint()
     except KeyboardInterrupt:
         kept = len(done[0].instances) if done else 0

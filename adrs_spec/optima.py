@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -32,6 +32,7 @@ class TinyInstance:
     value: float | None                 # PROVED: the optimum; UNKNOWN: the best found
     seconds: float
     outputs: dict[str, np.ndarray] | None   # an output that attains `value`
+    timeout_s: float | None = None      # the time its search had (None: the file's timeout_s)
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,39 @@ def tiny_set(spec: ir.Spec, size: Mapping[str, int], count: int, seed: int) -> W
     return WorkloadSet("tiny", "tiny", f"{len(pick)} tiny instances of {workload.name}", [group])
 
 
+def _plain(params: Mapping[str, object]) -> dict:
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+
+
+def conflict(previous: Optima, spec: ir.Spec, size: Mapping[str, int], seed: int) -> str | None:
+    """Why the optima already in a file of this spec (see `read`) are not those this run would
+    compute (another size, seed or workload; the spec's later edits do not count: rerunning is
+    how they are taken in), or None."""
+    params = _plain(tiny_set(spec, size, 1, seed).groups[0].params)
+    ran = ", ".join(f"{k}={v}" for k, v in previous.params.items())
+    if previous.params != params or previous.seed != seed or previous.workload != spec.workloads[0].name:
+        return (f"{len(previous.proven)} proven optima of another run ({ran}; seed {previous.seed}, "
+                f"workload {previous.workload})")
+    return None
+
+
+def _kept(previous: Optima | None, spec: ir.Spec, timeout_s: float) -> dict[str, TinyInstance]:
+    """The finished instances of an earlier run of the same computation, by label: proven ones,
+    and bounds found with at least this much time (a longer --timeout tries those again)."""
+    if previous is None or previous.spec_sha256 != spec.source_sha256:
+        return {}
+    return {t.label: t for t in previous.instances
+            if t.verdict == "PROVED" or (t.verdict == "UNKNOWN" and (t.timeout_s or previous.timeout_s) >= timeout_s)}
+
+
 def compute(spec: ir.Spec, size: Mapping[str, int], count: int, seed: int, timeout_s: float,
-            progress: Callable[[int, TinyInstance, Optima], None] | None = None) -> Optima:
+            progress: Callable[[int, TinyInstance, Optima, bool], None] | None = None,
+            previous: Optima | None = None) -> Optima:
     """The optima of `count` tiny instances; `progress` gets each instance as it is done,
-    with everything so far (to write it: an interrupted run keeps what it found)."""
+    with everything so far (to write it: an interrupted run keeps what it found) and whether
+    it was kept from `previous`, an earlier run of the same computation for the same spec
+    (an interrupted one, or one with fewer instances), whose finished instances are not
+    searched again."""
     from adrs_spec.backends.z3.optimum import optimum
 
     index = modelled_objective(spec)
@@ -101,18 +131,28 @@ def compute(spec: ir.Spec, size: Mapping[str, int], count: int, seed: int, timeo
     wset = tiny_set(spec, size, count, seed)
     group = wset.groups[0]
     fields = {t.name for t in spec.fields()}
+    kept = _kept(previous, spec, timeout_s)
     out = []
     for i in range(group.size):
         instance = {n: a[i] for n, a in group.fields.items() if n in fields}
-        best = optimum(spec, group.params, instance, objective, timeout_s=timeout_s)
-        outputs = None if best.model is None else {t.name: best.model.tensors[t.name] for t in spec.outputs()}
-        tiny = TinyInstance(group.labels[i], instance, str(best.verdict), best.value, round(best.seconds, 3), outputs)
+        old = kept.get(group.labels[i])
+        if old is not None and old.fields.keys() == instance.keys() and \
+                all(np.array_equal(old.fields[n], instance[n]) for n in instance):
+            tiny = old if old.timeout_s is not None else replace(old, timeout_s=previous.timeout_s)
+        else:
+            old = None
+            best = optimum(spec, group.params, instance, objective, timeout_s=timeout_s)
+            if best.verdict.name == "SKIPPED":      # the spec, not the instance: say so before writing anything
+                raise InputError(f"{spec.source_name}: Z3 cannot compute the optimum of `{objective.direction} "
+                                 f"{_text(spec, objective)}`: {best.reason}")
+            outputs = None if best.model is None else {t.name: best.model.tensors[t.name] for t in spec.outputs()}
+            tiny = TinyInstance(group.labels[i], instance, str(best.verdict), best.value, round(best.seconds, 3),
+                                outputs, timeout_s)
         out.append(tiny)
         so_far = Optima(spec.name, spec.source_sha256, f"{objective.direction} {_text(spec, objective)}", index,
-                        {k: v.item() if isinstance(v, np.generic) else v for k, v in group.params.items()},
-                        spec.workloads[0].name, seed, timeout_s, tuple(out))
+                        _plain(group.params), spec.workloads[0].name, seed, timeout_s, tuple(out))
         if progress:
-            progress(i, tiny, so_far)
+            progress(i, tiny, so_far, old is not None)
     return so_far
 
 
@@ -128,6 +168,7 @@ def write(optima: Optima, path: str) -> None:
             "objective": optima.objective, "objective_index": optima.objective_index, "params": optima.params,
             "workload": optima.workload, "seed": optima.seed, "timeout_s": optima.timeout_s,
             "instances": [{"label": t.label, "verdict": t.verdict, "value": t.value, "seconds": t.seconds,
+                           "timeout_s": optima.timeout_s if t.timeout_s is None else t.timeout_s,
                            "fields": {n: np.asarray(a).tolist() for n, a in t.fields.items()},
                            "outputs": None if t.outputs is None else
                            {n: np.asarray(a).tolist() for n, a in t.outputs.items()}}
@@ -156,7 +197,8 @@ def read(path: str, spec: ir.Spec) -> Optima:
         instances = tuple(TinyInstance(
             t["label"], {n: _array(a, dtypes[n]) for n, a in t["fields"].items()}, t["verdict"],
             None if t["value"] is None else float(t["value"]), float(t["seconds"]),
-            None if t["outputs"] is None else {n: _array(a, dtypes[n]) for n, a in t["outputs"].items()})
+            None if t["outputs"] is None else {n: _array(a, dtypes[n]) for n, a in t["outputs"].items()},
+            float(t.get("timeout_s", data["timeout_s"])))
             for t in data["instances"])
         return Optima(data["spec"], data["spec_sha256"], data["objective"], int(data["objective_index"]),
                       dict(data["params"]), data["workload"], int(data["seed"]),

@@ -226,3 +226,76 @@ def test_an_interrupted_optima_run_keeps_the_instances_it_finished(tmp_path):
     kept = json.loads(out.read_text())["instances"]
     assert 1 <= len(kept) < 20
     assert f"interrupted: {len(kept)} of 20 instances written to {out}" in stderr and "Traceback" not in stderr
+
+
+def test_a_rerun_keeps_the_finished_instances_and_searches_only_the_rest(tmp_path, placement):
+    out = tmp_path / "optima.json"
+    args = ("optima", "specs/placement.adrs", "--size", "gpus=2,models=4", "--out", str(out))
+    code, stdout, stderr = run_cli(*args, "--instances", "3")
+    assert code == 0, stderr
+    first = optima.read(str(out), placement)
+    code, stdout, stderr = run_cli(*args, "--instances", "5")     # labels 0, 24, 49 are among the 5
+    assert code == 0, stderr
+    assert stdout.count(" kept\n") == 3 and "5 of 5 optima proven" in stdout
+    second = optima.read(str(out), placement)
+    by_label = {t.label: t for t in second.instances}
+    assert [t.label for t in first.instances] == ["case 0", "case 24", "case 49"]
+    for t in first.instances:                          # the same search result, not searched again
+        kept = by_label[t.label]
+        assert (kept.verdict, kept.value, kept.seconds) == (t.verdict, t.value, t.seconds)
+        assert all(np.array_equal(kept.outputs[n], a) for n, a in t.outputs.items())
+
+
+def _same(a: optima.TinyInstance, b: optima.TinyInstance) -> bool:
+    return a.label == b.label and a.verdict == b.verdict and a.value == b.value
+
+
+def test_a_bound_is_searched_again_only_with_more_time(placement):
+    from dataclasses import replace
+
+    size = {"gpus": 2, "models": 4}
+    proven = optima.compute(placement, size, 2, 0, 60.0)
+    bounds = replace(proven, instances=tuple(replace(t, verdict="UNKNOWN", timeout_s=1.0) for t in proven.instances))
+    kept = []
+    again = optima.compute(placement, size, 2, 0, 5.0, progress=lambda i, t, s, k: kept.append(k), previous=bounds)
+    assert kept == [False, False] and [t.verdict for t in again.instances] == ["PROVED", "PROVED"]
+    kept.clear()
+    same = optima.compute(placement, size, 2, 0, 0.5, progress=lambda i, t, s, k: kept.append(k), previous=bounds)
+    assert kept == [True, True] and all(_same(a, b) for a, b in zip(same.instances, bounds.instances))
+    kept.clear()
+    edited = replace(proven, spec_sha256="0" * 64)      # computed for another version of the spec
+    optima.compute(placement, size, 2, 0, 60.0, progress=lambda i, t, s, k: kept.append(k), previous=edited)
+    assert kept == [False, False]
+
+
+def test_a_file_of_another_run_is_replaced_only_with_force(tmp_path):
+    out = tmp_path / "optima.json"
+    code, _, stderr = run_cli("optima", "specs/placement.adrs", "--size", "gpus=2,models=4", "--instances", "2",
+                              "--out", str(out))
+    assert code == 0, stderr
+    before = out.read_text()
+    code, _, stderr = run_cli("optima", "specs/placement.adrs", "--size", "gpus=2,models=3", "--instances", "2",
+                              "--out", str(out))
+    assert code == 2 and out.read_text() == before
+    assert (f"error: {out} already holds 2 proven optima of another run (gpus=2, models=4, memory=80.0; seed 0, "
+            f"workload scenarios); give --out FILE to write elsewhere, or --force to replace it") in stderr
+    code, _, stderr = run_cli("optima", "specs/placement.adrs", "--size", "gpus=2,models=4", "--instances", "2",
+                              "--seed", "1", "--out", str(out))
+    assert code == 2 and "another run (gpus=2, models=4, memory=80.0; seed 0" in stderr
+    code, stdout, stderr = run_cli("optima", "specs/placement.adrs", "--size", "gpus=2,models=3", "--instances", "2",
+                                   "--out", str(out), "--force")
+    assert code == 0 and " kept" not in stdout
+    assert json.loads(out.read_text())["params"]["models"] == 3
+    out.write_text("{not json")
+    code, _, stderr = run_cli("optima", "specs/placement.adrs", "--size", "gpus=2,models=3", "--out", str(out))
+    assert code == 2 and f"{out} already holds something this command cannot reuse (not valid JSON" in stderr
+    assert out.read_text() == "{not json"
+
+
+def test_an_objective_z3_cannot_model_is_an_error_before_anything_is_written(tmp_path):
+    out = tmp_path / "optima.json"
+    code, stdout, stderr = run_cli("optima", "specs/txn_scheduling.adrs", "--size", "txns=3,ops=2,keys=2",
+                                   "--instances", "1", "--out", str(out))
+    assert code == 2 and not out.exists() and "Traceback" not in stderr
+    assert ("specs/txn_scheduling.adrs: Z3 cannot compute the optimum of `minimize makespan`: `finish`, computed by "
+            "a step block (state through a sequence), which the encoding does not unroll (line 37, column 1)") in stderr

@@ -62,7 +62,8 @@ def optimum(spec: ir.Spec, params: Mapping[str, int], instance: Mapping[str, np.
     try:
         problem = _Problem(spec, params, instance, objective, project)
     except Skipped as err:
-        return Optimum(objective.direction, Verdict.SKIPPED, None, None, None, 0.0, err.what)
+        where = f" (line {err.span.line}, column {err.span.col})" if err.span else ""
+        return Optimum(objective.direction, Verdict.SKIPPED, None, None, None, 0.0, err.what + where)
     found = problem.search(hints, deadline, use_symmetry=symmetries)
     if found is None:                       # a completion failed under symmetry breaking
         found = problem.search(hints, deadline, use_symmetry=False)
