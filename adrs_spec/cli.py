@@ -415,6 +415,8 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
                              f"or --force to replace it")
         if problem:
             previous = None
+        elif previous.spec_sha256 != ir_spec.source_sha256:
+            click.echo(f"{path} was computed for another version of the spec: every instance is searched again")
 
     done: list = []
     interrupt = Interrupt(safe=[solver_wait.__code__])

@@ -268,6 +268,19 @@ def test_a_bound_is_searched_again_only_with_more_time(placement):
     assert kept == [False, False]
 
 
+def test_a_file_for_an_edited_spec_is_searched_again(tmp_path):
+    out = tmp_path / "optima.json"
+    args = ("optima", "specs/placement.adrs", "--size", "gpus=2,models=3", "--instances", "1", "--out", str(out))
+    assert run_cli(*args)[0] == 0
+    data = json.loads(out.read_text())
+    data["spec_sha256"] = "0" * 64
+    out.write_text(json.dumps(data))
+    code, stdout, stderr = run_cli(*args)
+    assert code == 0, stderr
+    assert f"{out} was computed for another version of the spec: every instance is searched again" in stdout
+    assert " kept" not in stdout and json.loads(out.read_text())["spec_sha256"] != "0" * 64
+
+
 def test_a_file_of_another_run_is_replaced_only_with_force(tmp_path):
     out = tmp_path / "optima.json"
     code, _, stderr = run_cli("optima", "specs/placement.adrs", "--size", "gpus=2,models=4", "--instances", "2",
