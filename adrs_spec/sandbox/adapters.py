@@ -74,14 +74,7 @@ def read_adapter(path: str, display: str | None = None) -> str:
         tree = ast.parse(source, path)
     except SyntaxError as error:
         raise AdapterProblem(f"{shown}:{error.lineno}: syntax error: {error.msg}") from None
-    defined = {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            defined[node.name] = node
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    defined[target.id] = node.value
+    defined = _definitions(tree)
     function = defined.get("FUNCTION")
     if not (isinstance(function, ast.Constant) and isinstance(function.value, str) and function.value.isidentifier()):
         raise AdapterProblem(f"{shown} must set FUNCTION to the public function's name "
@@ -90,6 +83,19 @@ def read_adapter(path: str, display: str | None = None) -> str:
         if not isinstance(defined.get(needed), ast.FunctionDef):
             raise AdapterProblem(f"{shown} defines no function `{needed}`")
     return source
+
+
+def _definitions(tree: ast.Module) -> dict[str, ast.AST]:
+    """The module's top-level names: a function's node, or the value assigned to a name."""
+    defined: dict[str, ast.AST] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            defined[node.name] = node
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    defined[target.id] = node.value
+    return defined
 
 
 @dataclass(frozen=True)
@@ -108,15 +114,10 @@ def interface(name: str, source: str) -> Interface:
     """The interface of the adapter `name` whose (already checked, see read_adapter) source is
     `source`, read without running it."""
     tree = ast.parse(source)
-    values = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    values[target.id] = node.value
+    values = _definitions(tree)
     try:
         arguments = ast.literal_eval(values["ARGUMENTS"]) if "ARGUMENTS" in values else None
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, RecursionError):     # not a literal: not shown
         arguments = None
     if not (isinstance(arguments, (tuple, list)) and all(isinstance(a, str) for a in arguments)):
         arguments = None
