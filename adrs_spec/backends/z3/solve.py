@@ -69,8 +69,10 @@ def wait(done: threading.Event) -> None:
     can mark a running thread as finished when Ctrl-C lands inside it, and the solver would
     then be used by two threads at once. Ctrl-C landing here is safe (adrs_spec.interrupt
     raises it only here)."""
+    pause = 0.0005                      # most queries take milliseconds: look soon, then less often
     while not done.is_set():
-        time.sleep(POLL_S)
+        time.sleep(pause)
+        pause = min(2 * pause, POLL_S)
 
 
 def _stop(solver, done: threading.Event) -> None:
