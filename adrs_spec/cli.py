@@ -5,6 +5,7 @@ Exit codes, everywhere: 0 ok, 1 the spec or the policy is invalid, 2 a usage or 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import sys
@@ -40,6 +41,10 @@ def user_errors(fn):
             where = f"{err.filename}: " if err.filename else ""
             _fail(f"error: {where}{err.strerror or err}; check the path and its permissions", EXIT_INPUT)
         except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except ctypes.ArgumentError as err:     # Ctrl-C while Z3 built a term comes out as this
+            if "KeyboardInterrupt" not in str(err):
+                raise
             _fail("interrupted", 130)
 
     return wrapper

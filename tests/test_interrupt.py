@@ -101,3 +101,29 @@ def test_without_a_press_a_checkpoint_passes():
         with interrupt.critical():
             pass
     assert not interrupt.requested
+
+
+def test_ctrl_c_inside_a_ctypes_call_is_an_interruption_not_a_traceback(capsys):
+    import ctypes
+
+    from adrs_spec.cli import user_errors
+
+    class _Pressed:                    # Ctrl-C while ctypes converts an argument, as for a Z3 call
+        @property
+        def _as_parameter_(self):
+            raise KeyboardInterrupt
+
+    @user_errors
+    def command():
+        ctypes.CDLL(None).abs(_Pressed())
+
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+
+    @user_errors
+    def other():
+        ctypes.CDLL(None).abs("not an int")
+
+    with pytest.raises(ctypes.ArgumentError):      # a real bug still shows as one
+        other()
