@@ -379,11 +379,13 @@ def check_cmd(specs: tuple[str, ...], as_json: bool, timeout_s: float, size: str
               help="Seconds per instance; one that runs out keeps its best output as a bound, not an optimum.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Where to write  [default: SPEC_DIR/NAME/optima.json, where validate looks].")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Instances searched at once, each in its own process; 0: one per core.")
 @click.option("--force", is_flag=True,
               help="Replace the file at --out even if it holds the optima of another size, seed or spec.")
 @user_errors
 def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, out_path: str | None,
-               force: bool) -> None:
+               workers: int, force: bool) -> None:
     """Exact optima of tiny instances, for the optimality gap that `validate` prints.
 
     Draws instances of SPEC's first workload at the tiny --size and has Z3 find, for each,
@@ -424,7 +426,8 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
             click.echo(f"{path} was computed for another version of the spec: every instance is searched again")
 
     done: list = []
-    interrupt = Interrupt(safe=[solver_wait.__code__])
+    interrupt = Interrupt(safe=[solver_wait.__code__, optima.next_result.__code__])
+    workers = workers or os.cpu_count() or 1
 
     def show(i: int, t, so_far, kept: bool) -> None:
         with interrupt.critical():             # what is written and what is said agree
@@ -436,11 +439,12 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
             done[:] = [so_far]
 
     click.echo(f"optima of {spec} at {', '.join(f'{k}={v}' for k, v in given.items())} "
-               f"(up to {timeout_s:g} s per instance)")
+               f"(up to {timeout_s:g} s per instance, {workers} at once)")
     try:
         with interrupt.installed():
             try:
-                result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show, previous=previous)
+                result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show, previous=previous,
+                                        workers=workers)
             except Exception:
                 if interrupt.requested:    # the solver, stopped mid-way, may answer with an error
                     raise KeyboardInterrupt from None

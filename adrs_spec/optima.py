@@ -118,42 +118,104 @@ def _kept(previous: Optima | None, spec: ir.Spec, timeout_s: float) -> dict[str,
 
 def compute(spec: ir.Spec, size: Mapping[str, int], count: int, seed: int, timeout_s: float,
             progress: Callable[[int, TinyInstance, Optima, bool], None] | None = None,
-            previous: Optima | None = None) -> Optima:
-    """The optima of `count` tiny instances; `progress` gets each instance as it is done,
-    with everything so far (to write it: an interrupted run keeps what it found) and whether
-    it was kept from `previous`, an earlier run of the same computation for the same spec
-    (an interrupted one, or one with fewer instances), whose finished instances are not
-    searched again."""
-    from adrs_spec.backends.z3.optimum import optimum
-
+            previous: Optima | None = None, workers: int = 1) -> Optima:
+    """The optima of `count` tiny instances, searched by `workers` processes at once (1: in
+    this one); `progress` gets each instance as it is done, with everything so far in instance
+    order (to write it: an interrupted run keeps what it found) and whether it was kept from
+    `previous`, an earlier run of the same computation for the same spec (an interrupted one,
+    or one with fewer instances), whose finished instances are not searched again."""
     index = modelled_objective(spec)
     objective = spec.objectives[index]
-    wset = tiny_set(spec, size, count, seed)
-    group = wset.groups[0]
+    group = tiny_set(spec, size, count, seed).groups[0]
     fields = {t.name for t in spec.fields()}
+    instances = [{n: a[i] for n, a in group.fields.items() if n in fields} for i in range(group.size)]
     kept = _kept(previous, spec, timeout_s)
-    out = []
-    for i in range(group.size):
-        instance = {n: a[i] for n, a in group.fields.items() if n in fields}
+    done: dict[int, TinyInstance] = {}
+    so_far = None
+
+    def finish(i: int, tiny: TinyInstance, was_kept: bool) -> None:
+        nonlocal so_far
+        done[i] = tiny
+        so_far = Optima(spec.name, spec.source_sha256, f"{objective.direction} {_text(spec, objective)}", index,
+                        _plain(group.params), spec.workloads[0].name, seed, timeout_s,
+                        tuple(done[k] for k in sorted(done)))
+        if progress:
+            progress(i, tiny, so_far, was_kept)
+
+    todo = []
+    for i, instance in enumerate(instances):
         old = kept.get(group.labels[i])
         if old is not None and old.fields.keys() == instance.keys() and \
                 all(np.array_equal(old.fields[n], instance[n]) for n in instance):
-            tiny = old if old.timeout_s is not None else replace(old, timeout_s=previous.timeout_s)
+            finish(i, old if old.timeout_s is not None else replace(old, timeout_s=previous.timeout_s), True)
         else:
-            old = None
-            best = optimum(spec, group.params, instance, objective, timeout_s=timeout_s)
-            if best.verdict.name == "SKIPPED":      # the spec, not the instance: say so before writing anything
-                raise InputError(f"{spec.source_name}: Z3 cannot compute the optimum of `{objective.direction} "
-                                 f"{_text(spec, objective)}`: {best.reason}")
-            outputs = None if best.model is None else {t.name: best.model.tensors[t.name] for t in spec.outputs()}
-            tiny = TinyInstance(group.labels[i], instance, str(best.verdict), best.value, round(best.seconds, 3),
-                                outputs, timeout_s)
-        out.append(tiny)
-        so_far = Optima(spec.name, spec.source_sha256, f"{objective.direction} {_text(spec, objective)}", index,
-                        _plain(group.params), spec.workloads[0].name, seed, timeout_s, tuple(out))
-        if progress:
-            progress(i, tiny, so_far, old is not None)
+            todo.append(i)
+    tasks = [(spec, dict(group.params), index, instances[i], timeout_s) for i in todo]
+    for k, (verdict, value, seconds, outputs, reason) in _searched(tasks, workers):
+        if verdict == "SKIPPED":            # the spec, not the instance: say so before writing anything
+            raise InputError(f"{spec.source_name}: Z3 cannot compute the optimum of `{objective.direction} "
+                             f"{_text(spec, objective)}`: {reason}")
+        i = todo[k]
+        finish(i, TinyInstance(group.labels[i], instances[i], verdict, value, seconds, outputs, timeout_s), False)
     return so_far
+
+
+def _search_one(task) -> tuple:
+    """One instance's optimum: (verdict, value, seconds, outputs, reason); run in a worker
+    process, or in this one."""
+    from adrs_spec.backends.z3.optimum import optimum
+
+    spec, params, index, instance, timeout_s = task
+    best = optimum(spec, params, instance, spec.objectives[index], timeout_s=timeout_s)
+    outputs = None if best.model is None else {t.name: best.model.tensors[t.name] for t in spec.outputs()}
+    return best.verdict.name, best.value, round(best.seconds, 3), outputs, best.reason
+
+
+def _searched(tasks: list, workers: int):
+    """(task's position, result) as each search ends: in order in this process (workers <= 1),
+    else from a pool of fresh processes that ignore Ctrl-C (the caller stops; the pool is
+    terminated when this generator is closed or interrupted)."""
+    if workers <= 1 or len(tasks) <= 1:
+        for k, task in enumerate(tasks):
+            yield k, _search_one(task)
+        return
+    import multiprocessing
+    import queue
+
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_ignore_ctrl_c)
+    try:
+        for k, task in enumerate(tasks):
+            pool.apply_async(_search_one, (task,), callback=lambda r, k=k: results.put((k, r)),
+                             error_callback=lambda e, k=k: results.put((k, e)))
+        pool.close()
+        for _ in tasks:
+            k, result = next_result(results)
+            if isinstance(result, BaseException):
+                raise result
+            yield k, result
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def next_result(results) -> tuple:
+    """The next result of a worker, waited for by polling (Ctrl-C landing here is safe:
+    adrs_spec.interrupt raises it here)."""
+    import queue
+    import time
+
+    while True:
+        try:
+            return results.get_nowait()
+        except queue.Empty:
+            time.sleep(0.02)
+
+
+def _ignore_ctrl_c() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _text(spec: ir.Spec, objective: ir.Objective) -> str:

@@ -312,3 +312,15 @@ def test_an_objective_z3_cannot_model_is_an_error_before_anything_is_written(tmp
     assert code == 2 and not out.exists() and "Traceback" not in stderr
     assert ("specs/txn_scheduling.adrs: Z3 cannot compute the optimum of `minimize makespan`: `finish`, computed by "
             "a step block (state through a sequence), which the encoding does not unroll (line 37, column 1)") in stderr
+
+
+def test_instances_searched_in_parallel_processes_give_the_same_optima_in_order(placement):
+    size = {"gpus": 2, "models": 4}
+    alone = optima.compute(placement, size, 4, 0, 60.0, workers=1)
+    seen = []
+    together = optima.compute(placement, size, 4, 0, 60.0, workers=2,
+                              progress=lambda i, t, s, k: seen.append([u.label for u in s.instances]))
+    assert [(t.label, t.verdict, t.value) for t in together.instances] == \
+        [(t.label, t.verdict, t.value) for t in alone.instances]
+    assert all(labels == sorted(labels, key=lambda x: int(x.split()[1])) for labels in seen)   # instance order
+    assert [len(labels) for labels in seen] == [1, 2, 3, 4]
