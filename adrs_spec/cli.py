@@ -426,7 +426,7 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
             click.echo(f"{path} was computed for another version of the spec: every instance is searched again")
 
     done: list = []
-    interrupt = Interrupt(safe=[solver_wait.__code__, optima.next_result.__code__])
+    interrupt = Interrupt(safe=[solver_wait.__code__, optima.next_finished.__code__])
     workers = workers or os.cpu_count() or 1
 
     def show(i: int, t, so_far, kept: bool) -> None:

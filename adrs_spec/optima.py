@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from adrs_spec.lang import ir
-from adrs_spec.errors import InputError, Span, SpecError
+from adrs_spec.errors import CompilerBug, InputError, Span, SpecError
 from adrs_spec.files import replace_files
 from adrs_spec.workloads.build import Group, WorkloadSet, build
 
@@ -173,49 +173,71 @@ def _search_one(task) -> tuple:
 
 def _searched(tasks: list, workers: int):
     """(task's position, result) as each search ends: in order in this process (workers <= 1),
-    else from a pool of fresh processes that ignore Ctrl-C (the caller stops; the pool is
-    terminated when this generator is closed or interrupted)."""
+    else from up to `workers` child processes at once (`python -m adrs_spec.optima`, one per
+    instance, in their own session so that Ctrl-C reaches only this one; they are killed when
+    this generator is closed or interrupted)."""
     if workers <= 1 or len(tasks) <= 1:
         for k, task in enumerate(tasks):
             yield k, _search_one(task)
         return
-    import multiprocessing
-    import queue
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
 
-    results: queue.SimpleQueue = queue.SimpleQueue()
-    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_ignore_ctrl_c)
-    try:
-        for k, task in enumerate(tasks):
-            pool.apply_async(_search_one, (task,), callback=lambda r, k=k: results.put((k, r)),
-                             error_callback=lambda e, k=k: results.put((k, e)))
-        pool.close()
-        for _ in tasks:
-            k, result = next_result(results)
-            if isinstance(result, BaseException):
-                raise result
-            yield k, result
-    finally:
-        pool.terminate()
-        pool.join()
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    waiting, running = list(range(len(tasks))), {}
+    with tempfile.TemporaryDirectory(prefix="adrs-optima-") as folder:
+        try:
+            while waiting or running:
+                while waiting and len(running) < workers:
+                    k = waiting.pop(0)
+                    base = os.path.join(folder, str(k))
+                    with open(base + ".task", "wb") as fh:
+                        pickle.dump(tasks[k], fh)
+                    with open(base + ".err", "wb") as err:
+                        running[k] = subprocess.Popen([sys.executable, "-m", "adrs_spec.optima", base], env=env,
+                                                      stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                                      start_new_session=True)
+                k = next_finished(running)
+                base = os.path.join(folder, str(k))
+                if running.pop(k).returncode != 0 or not os.path.exists(base + ".result"):
+                    with open(base + ".err", encoding="utf-8", errors="replace") as fh:
+                        raise CompilerBug(f"the search of tiny instance {k + 1} failed:\n{fh.read()[-3000:]}")
+                with open(base + ".result", "rb") as fh:
+                    yield k, pickle.load(fh)
+        finally:
+            for proc in running.values():
+                proc.kill()
+                proc.wait()
 
 
-def next_result(results) -> tuple:
-    """The next result of a worker, waited for by polling (Ctrl-C landing here is safe:
-    adrs_spec.interrupt raises it here)."""
-    import queue
+def next_finished(running: dict) -> int:
+    """The key of a child process that has ended, waited for by polling (Ctrl-C landing here
+    is safe: adrs_spec.interrupt raises it here)."""
     import time
 
     while True:
-        try:
-            return results.get_nowait()
-        except queue.Empty:
-            time.sleep(0.02)
+        for k, proc in running.items():
+            if proc.poll() is not None:
+                return k
+        time.sleep(0.02)
 
 
-def _ignore_ctrl_c() -> None:
+def _search_in_child(base: str) -> None:
+    """`python -m adrs_spec.optima BASE`: search the instance pickled in BASE.task, write the
+    result to BASE.result (whole or not at all)."""
+    import pickle
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # the parent decides when to stop
+    with open(base + ".task", "rb") as fh:
+        task = pickle.load(fh)
+    result = _search_one(task)
+    with open(base + ".part", "wb") as fh:
+        pickle.dump(result, fh)
+    os.replace(base + ".part", base + ".result")
 
 
 def _text(spec: ir.Spec, objective: ir.Objective) -> str:
@@ -333,3 +355,9 @@ def gap(spec: ir.Spec, optima: Optima, path: str, values: Sequence[float | None]
 
 def _rounded(r: float) -> float:
     return 1.0 if 1.0 < r <= 1.0 + 1e-5 else r
+
+
+if __name__ == "__main__":
+    import sys
+
+    _search_in_child(sys.argv[1])

@@ -315,6 +315,9 @@ def test_an_objective_z3_cannot_model_is_an_error_before_anything_is_written(tmp
 
 
 def test_instances_searched_in_parallel_processes_give_the_same_optima_in_order(placement):
+    from tests.sandbox.sandbox_cases import descendants
+
+    before = descendants()
     size = {"gpus": 2, "models": 4}
     alone = optima.compute(placement, size, 4, 0, 60.0, workers=1)
     seen = []
@@ -324,3 +327,26 @@ def test_instances_searched_in_parallel_processes_give_the_same_optima_in_order(
         [(t.label, t.verdict, t.value) for t in alone.instances]
     assert all(labels == sorted(labels, key=lambda x: int(x.split()[1])) for labels in seen)   # instance order
     assert [len(labels) for labels in seen] == [1, 2, 3, 4]
+    assert descendants() == before                     # no process is left behind
+
+
+def test_ctrl_c_during_a_parallel_search_kills_the_searching_processes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.sandbox.sandbox_cases import descendants
+
+    out = tmp_path / "optima.json"
+    proc = subprocess.Popen([sys.executable, "-m", "adrs_spec.cli", "optima", "specs/eplb.adrs", "--size",
+                             "layers=1,experts=6,replicas=8,gpus=4,nodes=2,groups=2", "--workers", "2", "--out",
+                             str(out)], cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(descendants(proc.pid)) < 2 and time.monotonic() < deadline:    # both searching
+        time.sleep(0.05)
+    searching = descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert len(searching) >= 2 and not any(os.path.exists(f"/proc/{pid}") for pid in searching)
