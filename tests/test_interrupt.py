@@ -41,7 +41,9 @@ def test_a_press_inside_a_finalizer_is_not_lost_and_prints_nothing(capsys):
 def test_a_press_in_other_code_is_raised_once_the_main_thread_waits_for_the_solver():
     interrupt, reached = Interrupt(safe=[wait.__code__]), []
     never = threading.Event()
-    threading.Timer(5, never.set).start()
+    guard = threading.Timer(5, never.set)          # the test ends even if the press is lost
+    guard.daemon = True
+    guard.start()
     with interrupt.installed():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
@@ -50,6 +52,7 @@ def test_a_press_in_other_code_is_raised_once_the_main_thread_waits_for_the_solv
             reached.append(True)
             wait(never)                         # the wait for a solver: raised here
         assert reached == [True] and not never.is_set()
+    guard.cancel()
 
 
 def test_ctrl_c_during_a_search_stops_the_solver_and_leaves_it_usable():
