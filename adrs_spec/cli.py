@@ -355,15 +355,9 @@ def check_cmd(specs: tuple[str, ...], as_json: bool, timeout_s: float, size: str
     from adrs_spec.checking import check_files
     from adrs_spec.interrupt import Interrupt
 
-    interrupt = Interrupt(safe=[solver_wait.__code__])
-    try:
-        with interrupt.installed():
-            code = check_files(specs, size, timeout_s, as_json, click.echo)
-            interrupt.checkpoint()
-    except Exception:
-        if interrupt.requested:        # the solver, stopped mid-way, may answer with an error
-            raise KeyboardInterrupt from None
-        raise
+    with Interrupt(safe=[solver_wait.__code__]).installed() as interrupt:
+        code = check_files(specs, size, timeout_s, as_json, click.echo)
+        interrupt.checkpoint()
     sys.exit(code)
 
 
@@ -442,13 +436,8 @@ def optima_cmd(spec: str, size: str, count: int, seed: int, timeout_s: float, ou
                f"(up to {timeout_s:g} s per instance, {workers} at once)")
     try:
         with interrupt.installed():
-            try:
-                result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show, previous=previous,
-                                        workers=workers)
-            except Exception:
-                if interrupt.requested:    # the solver, stopped mid-way, may answer with an error
-                    raise KeyboardInterrupt from None
-                raise
+            result = optima.compute(ir_spec, given, count, seed, timeout_s, progress=show, previous=previous,
+                                    workers=workers)
             interrupt.checkpoint()
     except KeyboardInterrupt:
         kept = len(done[0].instances) if done else 0

@@ -51,7 +51,8 @@ class Interrupt:
     @contextlib.contextmanager
     def installed(self):
         """This handler for SIGINT (the main thread only), and a press dropped in a finalizer
-        printed by nobody."""
+        printed by nobody. An error that ends the block after a press is the press (a solver
+        stopped mid-way may answer with one): KeyboardInterrupt."""
         previous, hook = signal.signal(signal.SIGINT, self._on_signal), sys.unraisablehook
 
         def quiet(unraisable) -> None:
@@ -61,6 +62,10 @@ class Interrupt:
         sys.unraisablehook = quiet
         try:
             yield self
+        except Exception:
+            if self.requested:
+                raise KeyboardInterrupt from None
+            raise
         finally:
             self._raised = True                   # a redelivery still in flight is ignored
             if self._timer is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -32,7 +32,7 @@ class TinyInstance:
     value: float | None                 # PROVED: the optimum; UNKNOWN: the best found
     seconds: float
     outputs: dict[str, np.ndarray] | None   # an output that attains `value`
-    timeout_s: float | None = None      # the time its search had (None: the file's timeout_s)
+    timeout_s: float                    # the time its search had
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _kept(previous: Optima | None, spec: ir.Spec, timeout_s: float) -> dict[str,
     if previous is None or previous.spec_sha256 != spec.source_sha256:
         return {}
     return {t.label: t for t in previous.instances
-            if t.verdict == "PROVED" or (t.verdict == "UNKNOWN" and (t.timeout_s or previous.timeout_s) >= timeout_s)}
+            if t.verdict == "PROVED" or (t.verdict == "UNKNOWN" and t.timeout_s >= timeout_s)}
 
 
 def compute(spec: ir.Spec, size: Mapping[str, int], count: int, seed: int, timeout_s: float,
@@ -147,7 +147,7 @@ def compute(spec: ir.Spec, size: Mapping[str, int], count: int, seed: int, timeo
         old = kept.get(group.labels[i])
         if old is not None and old.fields.keys() == instance.keys() and \
                 all(np.array_equal(old.fields[n], instance[n]) for n in instance):
-            finish(i, old if old.timeout_s is not None else replace(old, timeout_s=previous.timeout_s), True)
+            finish(i, old, True)
         else:
             todo.append(i)
     tasks = [(spec, dict(group.params), index, instances[i], timeout_s) for i in todo]
@@ -252,7 +252,7 @@ def write(optima: Optima, path: str) -> None:
             "objective": optima.objective, "objective_index": optima.objective_index, "params": optima.params,
             "workload": optima.workload, "seed": optima.seed, "timeout_s": optima.timeout_s,
             "instances": [{"label": t.label, "verdict": t.verdict, "value": t.value, "seconds": t.seconds,
-                           "timeout_s": optima.timeout_s if t.timeout_s is None else t.timeout_s,
+                           "timeout_s": t.timeout_s,
                            "fields": {n: np.asarray(a).tolist() for n, a in t.fields.items()},
                            "outputs": None if t.outputs is None else
                            {n: np.asarray(a).tolist() for n, a in t.outputs.items()}}

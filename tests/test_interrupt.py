@@ -130,3 +130,16 @@ def test_ctrl_c_inside_a_ctypes_call_is_an_interruption_not_a_traceback(capsys):
 
     with pytest.raises(ctypes.ArgumentError):      # a real bug still shows as one
         other()
+
+
+def test_an_error_after_a_press_is_the_press_and_one_without_is_itself():
+    interrupt = Interrupt()
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt.installed():
+            with interrupt.critical():
+                os.kill(os.getpid(), signal.SIGINT)
+                threading.Event().wait(0.1)
+                raise RuntimeError("a solver stopped mid-way")
+    with pytest.raises(RuntimeError):
+        with Interrupt().installed():
+            raise RuntimeError("a real error")
